@@ -1,0 +1,77 @@
+"""What every answerer receives and returns, and the citation numbering they all share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from cecot_rag.models import Answer, Citation, Passage
+
+ABSTAIN_TEXT = (
+    "The documents do not say. I found nothing in them that answers this question; "
+    "the closest passages are listed below."
+)
+
+
+@dataclass
+class Question:
+    """A question as the answerers see it: the user's words plus what retrieval used."""
+
+    text: str
+    retrieval_query: str
+    history: list[dict[str, str]] = field(default_factory=list)
+    query_embedding: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One quoted span of one passage, as chosen by an answerer."""
+
+    passage: Passage
+    start: int
+    end: int
+
+
+class Answerer(Protocol):
+    name: str
+
+    def answer(self, question: Question, passages: list[Passage]) -> Answer: ...
+
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]: ...
+
+
+def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Citation]]:
+    """Number evidence 1..k in order of first use; the same passage and quote share a number."""
+    numbers: list[int] = []
+    citations: list[Citation] = []
+    seen: dict[tuple[str, int, int], int] = {}
+    for item in evidence:
+        key = (item.passage.id, item.start, item.end)
+        if key not in seen:
+            quote = item.passage.text[item.start : item.end]
+            seen[key] = len(citations) + 1
+            citations.append(
+                Citation(
+                    number=seen[key],
+                    passage=item.passage,
+                    quote=quote,
+                    quote_start=item.start,
+                    quote_end=item.end,
+                )
+            )
+        numbers.append(seen[key])
+    return numbers, citations
+
+
+def abstention(question: Question, passages: list[Passage], generator: str) -> Answer:
+    return Answer(
+        question=question.text,
+        text=ABSTAIN_TEXT,
+        answered=False,
+        citations=[],
+        passages=passages,
+        generator=generator,
+    )

@@ -1,0 +1,118 @@
+"""The default answerer: quotes the sentences of the retrieved passages that answer the question.
+
+No language model: each answer sentence is a verbatim sentence of a passage followed by its [n],
+so a citation can never point at a passage that does not say it. Evidence below a calibrated
+score means abstention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from cecot_rag.answer.base import Evidence, Question, abstention, number_citations
+from cecot_rag.embedding import Embedder
+from cecot_rag.models import Answer, Passage
+from cecot_rag.text import sentence_spans, terms, words
+
+DENSE_WEIGHT = 0.6
+MIN_SENTENCE_WORDS = 4
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    evidence: Evidence
+    text: str
+    score: float
+    dense: float
+    coverage: float
+
+
+class ExtractiveAnswerer:
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        idf: Callable[[str], float],
+        threshold: float,
+        max_sentences: int = 3,
+    ) -> None:
+        self.embedder = embedder
+        self.idf = idf
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+
+    def score_sentences(self, question: Question, passages: list[Passage]) -> list[ScoredSentence]:
+        """Every sentence of the passages with its evidence score, best first."""
+        candidates: list[tuple[Passage, int, int, str]] = []
+        for passage in passages:
+            for span in sentence_spans(passage.text):
+                sentence = passage.text[span.start : span.end]
+                if len(words(sentence)) >= MIN_SENTENCE_WORDS:
+                    candidates.append((passage, span.start, span.end, sentence))
+        if not candidates:
+            return []
+        query_vec = question.query_embedding
+        if query_vec is None:
+            query_vec = self.embedder.embed_one(question.retrieval_query)
+        vectors = self.embedder.embed([c[3] for c in candidates])
+        dense = vectors @ query_vec
+        weights = self._term_weights(question)
+        total = sum(weights.values()) or 1.0
+        scored = []
+        for (passage, start, end, sentence), similarity in zip(candidates, dense, strict=True):
+            present = set(terms(sentence))
+            coverage = sum(w for t, w in weights.items() if t in present) / total
+            score = DENSE_WEIGHT * float(similarity) + (1 - DENSE_WEIGHT) * coverage
+            scored.append(
+                ScoredSentence(Evidence(passage, start, end), sentence, score, float(similarity), coverage)
+            )
+        scored.sort(key=lambda s: -s.score)
+        return scored
+
+    def _term_weights(self, question: Question) -> dict[str, float]:
+        """Content terms of the question (weight 1) and of earlier user turns (weight 0.5), by IDF."""
+        weights: dict[str, float] = {}
+        earlier = [t["content"] for t in question.history if t.get("role") == "user"][-1:]
+        for text, factor in [(e, 0.5) for e in earlier] + [(question.text, 1.0)]:
+            for term in terms(text):
+                weights[term] = max(weights.get(term, 0.0), factor * self.idf(term))
+        return weights
+
+    def answer(self, question: Question, passages: list[Passage]) -> Answer:
+        scored = self.score_sentences(question, passages)
+        if not scored or scored[0].score < self.threshold:
+            return abstention(question, passages, self.name)
+        best = scored[0].score
+        chosen: list[ScoredSentence] = []
+        for candidate in scored:
+            if len(chosen) == self.max_sentences:
+                break
+            if candidate.score < max(self.threshold, best * 0.85):
+                break
+            if any(_overlaps(candidate.evidence, c.evidence) or c.text == candidate.text for c in chosen):
+                continue
+            chosen.append(candidate)
+        numbers, citations = number_citations([c.evidence for c in chosen])
+        text = " ".join(f"{c.text} [{n}]" for c, n in zip(chosen, numbers, strict=True))
+        return Answer(
+            question=question.text,
+            text=text,
+            answered=True,
+            citations=citations,
+            passages=passages,
+            generator=self.name,
+        )
+
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]:
+        answer = self.answer(question, passages)
+        yield answer.text
+        yield answer
+
+
+def _overlaps(a: Evidence, b: Evidence) -> bool:
+    return a.passage.document_id == b.passage.document_id and (
+        a.passage.start_char + a.start < b.passage.start_char + b.end
+        and b.passage.start_char + b.start < a.passage.start_char + a.end
+    )

@@ -1,0 +1,152 @@
+"""The facade every front end calls: ingest, ask, ask_stream, retrieve, documents, delete."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from cecot_rag.answer.base import Answerer, Question
+from cecot_rag.answer.extractive import ExtractiveAnswerer
+from cecot_rag.embedding import Embedder
+from cecot_rag.ingest.pipeline import IngestPipeline, Progress
+from cecot_rag.models import Answer, DocumentInfo, IngestReport, Passage
+from cecot_rag.retrieve import HybridRetriever
+from cecot_rag.settings import Settings
+from cecot_rag.store import PassageStore
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|but|also|what about|how about|and what|same|then)\b|\b(it|its|they|them|their|"
+    r"he|she|his|her|there|that|this|those|these)\b",
+    re.IGNORECASE,
+)
+
+
+class InvalidQuestion(ValueError):
+    """A question that cannot be asked (empty, too long, control characters)."""
+
+
+class DocumentNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no document with id {self.args[0]!r}"
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidQuestion("the question is empty")
+    if len(question) > max_chars:
+        raise InvalidQuestion(f"the question is {len(question)} characters long; the limit is {max_chars}")
+    if _CONTROL.search(question):
+        raise InvalidQuestion("the question contains control characters")
+    return question.strip()
+
+
+def retrieval_query(question: str, history: Sequence[dict[str, str]] | None) -> str:
+    """The text to retrieve with: a short or pronoun-led follow-up is joined to the previous question."""
+    previous = [t.get("content", "") for t in history or [] if t.get("role") == "user"]
+    if previous and (len(question.split()) <= 6 or _FOLLOW_UP.search(question)):
+        return f"{previous[-1]} {question}"
+    return question
+
+
+class Assistant:
+    """Ingest documents into Chroma and answer questions from them with checkable citations."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedder = Embedder(self.settings.embedding_model)
+        self._store: PassageStore | None = None
+        self._store_lock = threading.Lock()
+        self._answerers: dict[str, Answerer] = {}
+
+    # -- components ----------------------------------------------------------------------
+    @property
+    def store(self) -> PassageStore:
+        with self._store_lock:
+            if self._store is None:
+                self._store = PassageStore(self.settings, self.embedder.model_name, self.embedder.dimension)
+            return self._store
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.store, self.embedder)
+
+    def answerer(self, generator: str | None = None) -> Answerer:
+        name = generator or self.settings.generator
+        if name not in self._answerers:
+            if name == "extractive":
+                self._answerers[name] = ExtractiveAnswerer(
+                    self.embedder,
+                    self.store.lexical.idf,
+                    self.settings.abstain_threshold,
+                    self.settings.max_answer_sentences,
+                )
+            else:
+                from cecot_rag.answer.generated import make_generated_answerer
+
+                self._answerers[name] = make_generated_answerer(name, self)
+        return self._answerers[name]
+
+    # -- ingestion -----------------------------------------------------------------------
+    def ingest(
+        self, sources: Iterable[str | Path], prune: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
+        pipeline = IngestPipeline(self.settings, self.store, self.embedder)
+        return pipeline.run(sources, prune=prune, progress=progress)
+
+    def ensure_ingested(self, progress: Progress | None = None) -> IngestReport | None:
+        """Ingest documents_dir when the index is empty (the CLI and server do this; the API not)."""
+        if not self.store.is_empty():
+            return None
+        return self.ingest([self.settings.documents_dir], progress=progress)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents()
+
+    def delete(self, document_id: str) -> None:
+        if not self.store.delete_document(document_id):
+            raise DocumentNotFound(document_id)
+
+    # -- questions -----------------------------------------------------------------------
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+        question = validate_question(question, self.settings.max_question_chars)
+        return self.retriever.retrieve(question, top_k or self.settings.top_k)
+
+    def prepare(
+        self, question: str, history: Sequence[dict[str, Any]] | None, top_k: int | None
+    ) -> tuple[Question, list[Passage]]:
+        text = validate_question(question, self.settings.max_question_chars)
+        turns = [
+            {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
+        ]
+        query = retrieval_query(text, turns)
+        asked = Question(text=text, retrieval_query=query, history=turns)
+        if self.store.passage_count() == 0:
+            return asked, []
+        asked.query_embedding = self.embedder.embed_one(query)
+        passages = self.retriever.retrieve(query, top_k or self.settings.top_k, asked.query_embedding)
+        return asked, passages
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[dict[str, Any]] | None = None,
+        top_k: int | None = None,
+        generator: str | None = None,
+    ) -> Answer:
+        asked, passages = self.prepare(question, history, top_k)
+        return self.answerer(generator).answer(asked, passages)
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[dict[str, Any]] | None = None,
+        top_k: int | None = None,
+        generator: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Text deltas as they are produced, then the final Answer."""
+        asked, passages = self.prepare(question, history, top_k)
+        yield from self.answerer(generator).stream(asked, passages)

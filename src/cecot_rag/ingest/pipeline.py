@@ -1,0 +1,190 @@
+"""The ingestion pipeline: find sources, skip unchanged ones, chunk, embed, write, commit, prune."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cecot_rag.embedding import Embedder
+from cecot_rag.ingest.chunking import chunk_text
+from cecot_rag.ingest.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadedDocument,
+    LoadError,
+    is_url,
+    load_file,
+    load_url,
+    sha256,
+)
+from cecot_rag.models import FailedSource, IngestReport, Passage
+from cecot_rag.settings import Settings
+from cecot_rag.store import DocumentRecord, PassageStore, now_iso
+
+CHUNKER_VERSION = "1"
+
+
+@dataclass
+class Progress:
+    """Callbacks a front end can give to show ingestion progress."""
+
+    on_source: Callable[[str, int, int], None] | None = None  # (source, index, total)
+    on_passages: Callable[[int], None] | None = None  # passages embedded so far in this source
+
+
+def document_id_for(source: str) -> str:
+    """A stable id for a source: the same path or URL always gives the same id."""
+    key = source if is_url(source) else str(Path(source).expanduser().resolve())
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def canonical_source(source: str) -> str:
+    return source if is_url(source) else str(Path(source).expanduser().resolve())
+
+
+def expand_sources(sources: Iterable[str | Path]) -> tuple[list[str], list[FailedSource]]:
+    """Files under folders (recursively, hidden files skipped), files and URLs, in a stable order."""
+    found: list[str] = []
+    failed: list[FailedSource] = []
+    for raw in sources:
+        source = str(raw)
+        if is_url(source):
+            found.append(source)
+            continue
+        path = Path(source).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not any(
+                    part.startswith(".") for part in child.relative_to(path).parts
+                ):
+                    if child.suffix.lower() in SUPPORTED_SUFFIXES:
+                        found.append(str(child))
+                    elif child.name.lower() not in ("readme", ".gitkeep"):
+                        failed.append(
+                            FailedSource(
+                                source=str(child), reason=f"unsupported file type {child.suffix or '(none)'}"
+                            )
+                        )
+        elif path.exists():
+            found.append(str(path))
+        else:
+            failed.append(FailedSource(source=source, reason="file not found"))
+    return list(dict.fromkeys(found)), failed
+
+
+class IngestPipeline:
+    def __init__(self, settings: Settings, store: PassageStore, embedder: Embedder) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+
+    def run(
+        self, sources: Iterable[str | Path], prune: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
+        report = IngestReport()
+        self.store.recover()
+        found, failed = expand_sources(sources)
+        report.failed.extend(failed)
+        records = self.store.records_by_id()
+        for index, source in enumerate(found):
+            if progress and progress.on_source:
+                progress.on_source(source, index, len(found))
+            self._ingest_one(source, records, report, progress)
+        if prune:
+            for record in records.values():
+                if not is_url(record.source) and not Path(record.source).exists():
+                    self.store.delete_document(record.document_id)
+                    report.removed.append(record.document_id)
+        return report
+
+    def _ingest_one(
+        self,
+        source: str,
+        records: dict[str, DocumentRecord],
+        report: IngestReport,
+        progress: Progress | None,
+    ) -> None:
+        canonical = canonical_source(source)
+        document_id = document_id_for(source)
+        previous = records.get(document_id)
+        try:
+            if is_url(source):
+                document = load_url(
+                    source,
+                    timeout=self.settings.url_timeout,
+                    max_bytes=self.settings.max_upload_bytes,
+                    allow_private=self.settings.allow_private_urls,
+                )
+            else:
+                path = Path(source)
+                # Cheap check first: identical bytes need no parsing and no embedding.
+                if (
+                    previous is not None
+                    and path.is_file()
+                    and sha256(path.read_bytes()) == previous.file_hash
+                ):
+                    report.unchanged.append(document_id)
+                    return
+                document = load_file(path, self.settings.max_upload_bytes)
+        except LoadError as exc:
+            report.failed.append(FailedSource(source=source, reason=str(exc)))
+            return
+        except OSError as exc:
+            report.failed.append(FailedSource(source=source, reason=f"cannot read ({exc.strerror or exc})"))
+            return
+        document.source = canonical
+        version = self._version(document)
+        if previous is not None and previous.version == version:
+            report.unchanged.append(document_id)
+            return
+        passages = self.passages_for(document, document_id, version)
+        embeddings = self.embedder.embed(
+            [p.text for p in passages], progress=progress.on_passages if progress else None
+        )
+        self.store.begin(document_id, version)
+        self.store.write_passages(passages, version, embeddings)
+        record = DocumentRecord(
+            document_id=document_id,
+            title=document.title,
+            source=canonical,
+            version=version,
+            file_hash=document.content_hash,
+            passages=len(passages),
+            ingested_at=now_iso(),
+            author=document.metadata.get("author", ""),
+        )
+        self.store.commit(record)
+        records[document_id] = record
+        (report.updated if previous is not None else report.added).append(document_id)
+        report.passages += len(passages)
+
+    def _version(self, document: LoadedDocument) -> str:
+        key = "\x00".join(
+            [
+                CHUNKER_VERSION,
+                self.embedder.model_name,
+                str(self.settings.max_chunk_tokens),
+                document.title,
+                document.text,
+            ]
+        )
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+    def passages_for(self, document: LoadedDocument, document_id: str, version: str) -> list[Passage]:
+        limit = min(self.settings.max_chunk_tokens, self.embedder.max_tokens)
+        regions = [(span.start, span.end) for span in document.pages] or None
+        chunks = chunk_text(document.text, self.embedder.count_tokens, limit, regions)
+        return [
+            Passage(
+                id=f"{document_id}:{version}:{i:05d}",
+                document_id=document_id,
+                title=document.title,
+                source=document.source,
+                page=document.page_at(chunk.start),
+                start_char=chunk.start,
+                end_char=chunk.end,
+                text=chunk.text,
+            )
+            for i, chunk in enumerate(chunks)
+        ]

@@ -1,0 +1,106 @@
+"""BM25 over the committed passages, derived from the Chroma collection and updated per document."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+
+from cecot_rag.text import terms
+
+K1 = 1.2
+B = 0.75
+
+
+class LexicalIndex:
+    """Okapi BM25. Documents are added and removed whole; the matrix is rebuilt lazily."""
+
+    def __init__(self) -> None:
+        self._terms: dict[str, Counter[str]] = {}
+        self._by_document: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._dirty = True
+        self._ids: list[str] = []
+        self._vocab: dict[str, int] = {}
+        self._matrix: sparse.csc_matrix | None = None
+        self._idf: np.ndarray = np.zeros(0)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def add_document(self, document_id: str, passages: Sequence[tuple[str, str]]) -> None:
+        with self._lock:
+            for pid, text in passages:
+                self._terms[pid] = Counter(terms(text))
+            self._by_document.setdefault(document_id, []).extend(pid for pid, _ in passages)
+            self._dirty = True
+
+    def remove_document(self, document_id: str) -> list[str]:
+        with self._lock:
+            removed = self._by_document.pop(document_id, [])
+            for pid in removed:
+                self._terms.pop(pid, None)
+            self._dirty = True
+            return removed
+
+    def _build(self) -> None:
+        ids = list(self._terms)
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[float] = []
+        lengths = np.zeros(len(ids), dtype=np.float32)
+        for row, pid in enumerate(ids):
+            counts = self._terms[pid]
+            lengths[row] = sum(counts.values())
+            for term, tf in counts.items():
+                rows.append(row)
+                cols.append(vocab.setdefault(term, len(vocab)))
+                tfs.append(tf)
+        n = max(1, len(ids))
+        avg = float(lengths.mean()) if len(ids) else 1.0
+        tf = np.asarray(tfs, dtype=np.float32)
+        row_idx = np.asarray(rows, dtype=np.int64)
+        doc_freq = np.bincount(np.asarray(cols, dtype=np.int64), minlength=len(vocab))
+        idf = np.log(1.0 + (n - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
+        norm = K1 * (1 - B + B * lengths[row_idx] / max(avg, 1e-6)) if len(ids) else np.zeros(0)
+        weights = tf * (K1 + 1) / (tf + norm)
+        self._matrix = sparse.csc_matrix(
+            (weights, (row_idx, np.asarray(cols, dtype=np.int64))), shape=(len(ids), len(vocab))
+        )
+        self._ids, self._vocab, self._idf = ids, vocab, idf
+        self._dirty = False
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term (unknown terms count as rare)."""
+        with self._lock:
+            if self._dirty:
+                self._build()
+            col = self._vocab.get(term)
+            if col is None:
+                return math.log(1.0 + (len(self._ids) + 0.5) / 0.5)
+            return float(self._idf[col])
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Top n passages by BM25 score for the query: (id, score), best first, score > 0."""
+        with self._lock:
+            if self._dirty:
+                self._build()
+            if self._matrix is None or not self._ids:
+                return []
+            query_counts = Counter(t for t in terms(query) if t in self._vocab)
+            if not query_counts:
+                return []
+            cols = [self._vocab[t] for t in query_counts]
+            factors = np.asarray([self._idf[c] for c in cols], dtype=np.float32)
+            scores = np.asarray(self._matrix[:, cols] @ factors).ravel()
+            ids = self._ids
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > n:
+            hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+        order = hits[np.argsort(-scores[hits], kind="stable")]
+        return [(ids[i], float(scores[i])) for i in order]

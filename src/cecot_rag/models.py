@@ -1,0 +1,89 @@
+"""The data passed between stages and returned to users: passages, citations, answers, reports."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Passage(BaseModel):
+    """A chunk of one document, with offsets into that document's extracted text."""
+
+    id: str
+    document_id: str
+    title: str
+    source: str
+    page: int | None = None
+    start_char: int
+    end_char: int
+    text: str
+    score: float = 0.0
+    similarity: float | None = Field(
+        default=None, description="Cosine similarity of the passage to the question."
+    )
+
+
+class Citation(BaseModel):
+    """The n of an [n] marker: the passage and the verbatim sentence(s) it supports."""
+
+    number: int
+    passage: Passage
+    quote: str
+    quote_start: int
+    quote_end: int
+
+
+class DroppedSentence(BaseModel):
+    """A generated sentence removed because its citations did not support it."""
+
+    text: str
+    reason: str
+
+
+class Answer(BaseModel):
+    question: str
+    text: str
+    answered: bool
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    generator: str = "extractive"
+    dropped: list[DroppedSentence] = Field(default_factory=list)
+    notice: str | None = Field(
+        default=None, description="Something the user should know, e.g. the LLM was unreachable."
+    )
+
+
+class FailedSource(BaseModel):
+    source: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    failed: list[FailedSource] = Field(default_factory=list)
+    passages: int = 0
+
+    def merge(self, other: IngestReport) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.failed += other.failed
+        self.passages += other.passages
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
+            f"{len(self.failed)} failed; {self.passages} passages written"
+        )
+
+
+class DocumentInfo(BaseModel):
+    document_id: str
+    title: str
+    source: str
+    passages: int
+    ingested_at: str

@@ -1,0 +1,75 @@
+"""Every knob of cecot-rag in one validated settings object (environment prefix ``CECOT_RAG_``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Offline and private by default: no hub downloads, no telemetry. Set before any of those
+# libraries is imported by the rest of the package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Configuration for ingestion, retrieval, answering and serving."""
+
+    model_config = SettingsConfigDict(env_prefix="CECOT_RAG_", extra="ignore")
+
+    documents_dir: Path = Path("documents")
+    index_dir: Path = Path("index")
+    chroma_url: str | None = Field(
+        default=None,
+        description="None: embedded Chroma in index_dir; http://host:port: a Chroma server.",
+    )
+    collection: str = "cecot_passages"
+    embedding_model: str = Field(
+        default=PACKAGED_MODEL,
+        description="The packaged MiniLM, or any sentence-transformers name or local path.",
+    )
+    top_k: int = Field(default=5, ge=1, le=50)
+    max_chunk_tokens: int = Field(
+        default=200, ge=32, description="Word pieces per passage (the model embeds at most 256)."
+    )
+    abstain_threshold: float = Field(
+        default=0.45, description="Minimum evidence score of the best sentence to answer."
+    )
+    max_answer_sentences: int = Field(default=3, ge=1, le=4)
+    max_question_chars: int = Field(default=2000, ge=10)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    allow_private_urls: bool = Field(
+        default=False, description="Allow fetching loopback/private addresses (SSRF guard)."
+    )
+    url_timeout: float = Field(default=20.0, gt=0)
+    generator: Literal["extractive", "openai", "llamacpp"] = "extractive"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_model_path: str | None = None
+    llm_timeout: float = Field(default=60.0, gt=0)
+    auth: str | None = Field(default=None, description="USER:PASSWORD protecting the server.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name_fits_chroma(cls, value: str) -> str:
+        if len(value) < 3:
+            raise ValueError("collection names need at least 3 characters (Chroma's rule)")
+        return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url_is_http(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("chroma_url must be an http(s)://host:port URL")
+        return value.rstrip("/")

@@ -1,0 +1,339 @@
+"""One owner of the Chroma collections: committed passages, document records and the lexical index.
+
+Chroma is the source of truth. Passages of a document version are written first and only become
+visible once the document record naming that version is committed, so readers never see half a
+document; a pending marker written before the passages lets the next writer clean up after a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from cecot_rag.lexical import LexicalIndex
+from cecot_rag.models import DocumentInfo, Passage
+from cecot_rag.settings import Settings
+
+SCHEMA_VERSION = 1
+REVISION_ID = "__revision__"
+PENDING_PREFIX = "pending:"
+_PLACEHOLDER = [1.0]  # document records carry no meaningful vector
+
+
+class IndexError_(RuntimeError):
+    """The index cannot be used as it is (damaged, another schema, another embedding model)."""
+
+
+@dataclass
+class DocumentRecord:
+    document_id: str
+    title: str
+    source: str
+    version: str
+    file_hash: str
+    passages: int
+    ingested_at: str
+    author: str = ""
+
+    def info(self) -> DocumentInfo:
+        return DocumentInfo(
+            document_id=self.document_id,
+            title=self.title,
+            source=self.source,
+            passages=self.passages,
+            ingested_at=self.ingested_at,
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "kind": "document",
+            "title": self.title,
+            "source": self.source,
+            "version": self.version,
+            "file_hash": self.file_hash,
+            "passages": self.passages,
+            "ingested_at": self.ingested_at,
+            "author": self.author,
+        }
+
+    @classmethod
+    def from_metadata(cls, document_id: str, meta: dict[str, Any]) -> DocumentRecord:
+        return cls(
+            document_id=document_id,
+            title=str(meta.get("title", "")),
+            source=str(meta.get("source", "")),
+            version=str(meta.get("version", "")),
+            file_hash=str(meta.get("file_hash", "")),
+            passages=int(meta.get("passages", 0)),
+            ingested_at=str(meta.get("ingested_at", "")),
+            author=str(meta.get("author", "")),
+        )
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def make_client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        return chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class PassageStore:
+    """Reads and writes passages and document records; keeps a catalog of committed passages."""
+
+    def __init__(self, settings: Settings, model_name: str, dimension: int) -> None:
+        self.settings = settings
+        self.client = make_client(settings)
+        self.batch_size = max(1, int(self.client.get_max_batch_size()))
+        self._expected = {"schema": SCHEMA_VERSION, "embedding_model": model_name, "dimension": dimension}
+        self.passages = self.client.get_or_create_collection(
+            settings.collection,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=dict(self._expected),
+            embedding_function=None,
+        )
+        self.records = self.client.get_or_create_collection(
+            f"{settings.collection}_documents", metadata=dict(self._expected), embedding_function=None
+        )
+        self.check_compatible()
+        self._lock = threading.RLock()
+        self._revision: str | None = None
+        self._committed: dict[str, DocumentRecord] = {}
+        self._catalog: dict[str, Passage] = {}
+        self.lexical = LexicalIndex()
+
+    # -- compatibility -------------------------------------------------------------------
+    def check_compatible(self) -> None:
+        meta = self.passages.metadata or {}
+        for key, expected in self._expected.items():
+            found = meta.get(key)
+            if found != expected:
+                raise IndexError_(
+                    f"the index at {self.location} was built with {key}={found!r}, this version "
+                    f"needs {expected!r}; run `cecot-rag index rebuild` to rebuild it from its sources"
+                )
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.index_dir)
+
+    # -- document records ----------------------------------------------------------------
+    def records_by_id(self) -> dict[str, DocumentRecord]:
+        got = self.records.get(where={"kind": "document"}, include=["metadatas"])
+        return {
+            rid: DocumentRecord.from_metadata(rid, meta or {})
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False)
+        }
+
+    def record(self, document_id: str) -> DocumentRecord | None:
+        got = self.records.get(ids=[document_id], include=["metadatas"])
+        if not got["ids"]:
+            return None
+        return DocumentRecord.from_metadata(document_id, (got["metadatas"] or [{}])[0] or {})
+
+    def revision(self) -> str:
+        got = self.records.get(ids=[REVISION_ID], include=["metadatas"])
+        if not got["ids"]:
+            return ""
+        return str(((got["metadatas"] or [{}])[0] or {}).get("rev", ""))
+
+    def _bump_revision(self) -> None:
+        self.records.upsert(
+            ids=[REVISION_ID],
+            embeddings=[_PLACEHOLDER],
+            metadatas=[{"kind": "revision", "rev": uuid.uuid4().hex}],
+        )
+
+    # -- writing -------------------------------------------------------------------------
+    def begin(self, document_id: str, version: str) -> None:
+        """Mark a version as being written, so a crash before commit can be cleaned up."""
+        self.records.upsert(
+            ids=[f"{PENDING_PREFIX}{document_id}:{version}"],
+            embeddings=[_PLACEHOLDER],
+            metadatas=[{"kind": "pending", "document_id": document_id, "version": version}],
+        )
+
+    def write_passages(self, passages: Sequence[Passage], version: str, embeddings: np.ndarray) -> None:
+        for i in range(0, len(passages), self.batch_size):
+            batch = passages[i : i + self.batch_size]
+            self.passages.upsert(
+                ids=[p.id for p in batch],
+                embeddings=embeddings[i : i + len(batch)],
+                documents=[p.text for p in batch],
+                metadatas=[_passage_metadata(p, version) for p in batch],
+            )
+
+    def commit(self, record: DocumentRecord) -> None:
+        """Make record.version the visible version, then drop older versions and the marker."""
+        self.records.upsert(
+            ids=[record.document_id], embeddings=[_PLACEHOLDER], metadatas=[record.metadata()]
+        )
+        self._bump_revision()
+        self.passages.delete(
+            where={"$and": [{"document_id": record.document_id}, {"version": {"$ne": record.version}}]}
+        )
+        self.records.delete(ids=[f"{PENDING_PREFIX}{record.document_id}:{record.version}"])
+
+    def delete_document(self, document_id: str) -> bool:
+        if self.record(document_id) is None:
+            return False
+        self.records.delete(ids=[document_id])
+        self._bump_revision()
+        self.passages.delete(where={"document_id": document_id})
+        return True
+
+    def recover(self) -> list[str]:
+        """Remove passages left by a writer that died before committing; returns their documents."""
+        got = self.records.get(where={"kind": "pending"}, include=["metadatas"])
+        cleaned: list[str] = []
+        for marker, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            document_id = str((meta or {}).get("document_id", ""))
+            version = str((meta or {}).get("version", ""))
+            committed = self.record(document_id)
+            if committed is None or committed.version != version:
+                self.passages.delete(where={"$and": [{"document_id": document_id}, {"version": version}]})
+            self.records.delete(ids=[marker])
+            cleaned.append(document_id)
+        return cleaned
+
+    # -- reading -------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Bring the catalog and lexical index in step with Chroma (cheap when nothing changed)."""
+        revision = self.revision()
+        with self._lock:
+            if revision == self._revision:
+                return
+            records = self.records_by_id()
+            stale = [
+                doc_id
+                for doc_id, old in self._committed.items()
+                if doc_id not in records or records[doc_id].version != old.version
+            ]
+            fresh = [
+                rec
+                for doc_id, rec in records.items()
+                if doc_id not in self._committed or self._committed[doc_id].version != rec.version
+            ]
+            for doc_id in stale:
+                for pid in self.lexical.remove_document(doc_id):
+                    self._catalog.pop(pid, None)
+            if fresh:
+                self._load_passages(fresh, full=len(fresh) > 50)
+            self._committed = records
+            self._revision = revision
+
+    def _load_passages(self, fresh: list[DocumentRecord], full: bool) -> None:
+        wanted = {rec.document_id: rec.version for rec in fresh}
+        loaded: dict[str, list[Passage]] = {doc_id: [] for doc_id in wanted}
+        for ids, texts, metas in self._scan(None if full else list(wanted)):
+            for pid, text, meta in zip(ids, texts, metas, strict=False):
+                meta = meta or {}
+                doc_id = str(meta.get("document_id", ""))
+                if wanted.get(doc_id) != meta.get("version"):
+                    continue
+                loaded[doc_id].append(_passage_from(pid, text or "", meta, self._title(fresh, doc_id)))
+        for doc_id, passages in loaded.items():
+            for passage in passages:
+                self._catalog[passage.id] = passage
+            self.lexical.add_document(doc_id, [(p.id, p.text) for p in passages])
+
+    @staticmethod
+    def _title(records: list[DocumentRecord], doc_id: str) -> str:
+        return next((r.title for r in records if r.document_id == doc_id), "")
+
+    def _scan(self, document_ids: list[str] | None) -> Iterable[tuple[list[str], list[str], list[Any]]]:
+        where = None if document_ids is None else {"document_id": {"$in": document_ids}}
+        offset = 0
+        while True:
+            got = self.passages.get(
+                where=where, include=["documents", "metadatas"], limit=self.batch_size, offset=offset
+            )
+            if not got["ids"]:
+                return
+            yield got["ids"], got["documents"] or [], got["metadatas"] or []
+            offset += len(got["ids"])
+
+    def is_empty(self) -> bool:
+        self.sync()
+        return not self._committed
+
+    def documents(self) -> list[DocumentInfo]:
+        self.sync()
+        return sorted((r.info() for r in self._committed.values()), key=lambda d: d.title.lower())
+
+    def passage_count(self) -> int:
+        self.sync()
+        return len(self._catalog)
+
+    def catalog_passage(self, passage_id: str) -> Passage | None:
+        return self._catalog.get(passage_id)
+
+    def dense_search(self, query_embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Committed passages nearest to the query: (id, cosine similarity), best first."""
+        if not self._catalog:
+            return []
+        got = self.passages.query(
+            query_embeddings=[query_embedding],
+            n_results=min(n, max(1, self.passages.count())),
+            include=["distances"],
+        )
+        ids = got["ids"][0]
+        distances = (got["distances"] or [[]])[0]
+        return [(pid, 1.0 - float(d)) for pid, d in zip(ids, distances, strict=False) if pid in self._catalog]
+
+    def embeddings(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not passage_ids:
+            return {}
+        got = self.passages.get(ids=list(passage_ids), include=["embeddings"])
+        vectors = got["embeddings"] if got["embeddings"] is not None else []
+        return {pid: np.asarray(vec, dtype=np.float32) for pid, vec in zip(got["ids"], vectors, strict=False)}
+
+    def all_passage_ids(self) -> list[str]:
+        """Every passage id in Chroma, committed or not (for consistency checks)."""
+        return [pid for ids, _, _ in self._scan(None) for pid in ids]
+
+
+def _passage_metadata(passage: Passage, version: str) -> dict[str, Any]:
+    return {
+        "document_id": passage.document_id,
+        "version": version,
+        "source": passage.source,
+        "page": passage.page if passage.page is not None else -1,
+        "start_char": passage.start_char,
+        "end_char": passage.end_char,
+    }
+
+
+def _passage_from(pid: str, text: str, meta: dict[str, Any], title: str) -> Passage:
+    page = int(meta.get("page", -1))
+    return Passage(
+        id=pid,
+        document_id=str(meta.get("document_id", "")),
+        title=title,
+        source=str(meta.get("source", "")),
+        page=page if page >= 0 else None,
+        start_char=int(meta.get("start_char", 0)),
+        end_char=int(meta.get("end_char", 0)),
+        text=text,
+    )
