@@ -12,6 +12,7 @@ from cecot_rag.answer.base import Answerer, Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
 from cecot_rag.embedding import Embedder
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
+from cecot_rag.locking import WriterLock
 from cecot_rag.models import Answer, DocumentInfo, IngestReport, Passage
 from cecot_rag.retrieve import HybridRetriever
 from cecot_rag.settings import Settings
@@ -61,6 +62,8 @@ class Assistant:
         self._store: PassageStore | None = None
         self._store_lock = threading.Lock()
         self._answerers: dict[str, Answerer] = {}
+        self._writer = WriterLock(self.settings.index_dir)
+        self._write_lock = threading.Lock()
 
     # -- components ----------------------------------------------------------------------
     @property
@@ -90,12 +93,35 @@ class Assistant:
                 self._answerers[name] = make_generated_answerer(name, self)
         return self._answerers[name]
 
-    # -- ingestion -----------------------------------------------------------------------
+    def generators(self) -> list[str]:
+        """The answerers this configuration can use, the default first."""
+        names = ["extractive"]
+        if self.settings.llm_base_url:
+            names.append("openai")
+        if self.settings.llm_model_path:
+            names.append("llamacpp")
+        default = self.settings.generator
+        return [default, *(n for n in names if n != default)]
+
+    # -- writing -------------------------------------------------------------------------
+    def claim_writer(self, purpose: str = "cecot-rag") -> None:
+        """Hold the embedded index's writer lock for this process's lifetime (raises IndexBusy).
+
+        With a Chroma server (chroma_url) the server serialises writes and no lock is needed.
+        """
+        if not self.settings.chroma_url:
+            self._writer.acquire(purpose)
+
+    def release_writer(self) -> None:
+        self._writer.release()
+
     def ingest(
         self, sources: Iterable[str | Path], prune: bool = False, progress: Progress | None = None
     ) -> IngestReport:
+        self.claim_writer("ingest")
         pipeline = IngestPipeline(self.settings, self.store, self.embedder)
-        return pipeline.run(sources, prune=prune, progress=progress)
+        with self._write_lock:
+            return pipeline.run(sources, prune=prune, progress=progress)
 
     def ensure_ingested(self, progress: Progress | None = None) -> IngestReport | None:
         """Ingest documents_dir when the index is empty (the CLI and server do this; the API not)."""
@@ -107,8 +133,10 @@ class Assistant:
         return self.store.documents()
 
     def delete(self, document_id: str) -> None:
-        if not self.store.delete_document(document_id):
-            raise DocumentNotFound(document_id)
+        self.claim_writer("delete")
+        with self._write_lock:
+            if not self.store.delete_document(document_id):
+                raise DocumentNotFound(document_id)
 
     # -- questions -----------------------------------------------------------------------
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
@@ -116,13 +144,19 @@ class Assistant:
         return self.retriever.retrieve(question, top_k or self.settings.top_k)
 
     def prepare(
-        self, question: str, history: Sequence[dict[str, Any]] | None, top_k: int | None
+        self,
+        question: str,
+        history: Sequence[dict[str, Any]] | None,
+        top_k: int | None,
+        generator: str | None = None,
     ) -> tuple[Question, list[Passage]]:
         text = validate_question(question, self.settings.max_question_chars)
         turns = [
             {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
         ]
-        query = retrieval_query(text, turns)
+        answerer = self.answerer(generator)
+        rewrite = getattr(answerer, "rewrite_question", None)
+        query = rewrite(text, turns) if rewrite and turns else retrieval_query(text, turns)
         asked = Question(text=text, retrieval_query=query, history=turns)
         if self.store.passage_count() == 0:
             return asked, []
@@ -137,7 +171,7 @@ class Assistant:
         top_k: int | None = None,
         generator: str | None = None,
     ) -> Answer:
-        asked, passages = self.prepare(question, history, top_k)
+        asked, passages = self.prepare(question, history, top_k, generator)
         return self.answerer(generator).answer(asked, passages)
 
     def ask_stream(
@@ -148,5 +182,5 @@ class Assistant:
         generator: str | None = None,
     ) -> Iterator[str | Answer]:
         """Text deltas as they are produced, then the final Answer."""
-        asked, passages = self.prepare(question, history, top_k)
+        asked, passages = self.prepare(question, history, top_k, generator)
         yield from self.answerer(generator).stream(asked, passages)

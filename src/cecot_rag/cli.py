@@ -93,8 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the last line of defence: no traceback reaches a user
         from cecot_rag.assistant import InvalidQuestion
+        from cecot_rag.locking import IndexBusy
         from cecot_rag.store import IndexError_
 
+        if isinstance(exc, IndexBusy):
+            print(f"cecot-rag: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         if isinstance(exc, InvalidQuestion):
             print(f"cecot-rag: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

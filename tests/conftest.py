@@ -1,0 +1,62 @@
+"""Shared fixtures: the real embedding model, real embedded Chroma, free loopback ports.
+
+Area-specific fixtures live in the test modules that use them (or in tests/helpers_*.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+for _name in [k for k in os.environ if k.startswith("CECOT_RAG_")]:
+    del os.environ[_name]  # tests choose their settings explicitly
+
+from cecot_rag import Assistant, Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = ROOT / "documents"
+ARTICLE = next(DOCUMENTS.glob("*.md"))
+SHARED = ROOT.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    """Settings for a fresh index under tmp, documents from a copy of the bundled corpus."""
+    docs = tmp / "documents"
+    if not docs.exists():
+        shutil.copytree(DOCUMENTS, docs)
+    values: dict[str, object] = {"index_dir": tmp / "index", "documents_dir": docs}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def bundled_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    """One Assistant with the bundled corpus ingested once per test session (read-only use)."""
+    tmp = tmp_path_factory.mktemp("bundled")
+    assistant = Assistant(make_settings(tmp))
+    report = assistant.ingest([assistant.settings.documents_dir])
+    assert report.failed == [] and len(report.added) == 1
+    yield assistant
+    assistant.release_writer()
+
+
+@pytest.fixture
+def fresh_assistant(tmp_path: Path) -> Iterator[Assistant]:
+    """An Assistant on an empty index in this test's own folder."""
+    assistant = Assistant(make_settings(tmp_path))
+    yield assistant
+    assistant.release_writer()
