@@ -7,6 +7,7 @@ document; a pending marker written before the passages lets the next writer clea
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -104,24 +105,57 @@ class PassageStore:
 
     def __init__(self, settings: Settings, model_name: str, dimension: int) -> None:
         self.settings = settings
-        self.client = make_client(settings)
-        self.batch_size = max(1, int(self.client.get_max_batch_size()))
         self._expected = {"schema": SCHEMA_VERSION, "embedding_model": model_name, "dimension": dimension}
-        self.passages = self.client.get_or_create_collection(
-            settings.collection,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata=dict(self._expected),
-            embedding_function=None,
-        )
-        self.records = self.client.get_or_create_collection(
-            f"{settings.collection}_documents", metadata=dict(self._expected), embedding_function=None
-        )
-        self.check_compatible()
+        try:
+            self._open()
+        except BaseException as exc:
+            # A damaged sqlite file surfaces as a ChromaError, a sqlite error or even a Rust panic
+            # (pyo3's PanicException derives from BaseException): all mean "this index is unusable".
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            self.close()
+            raise IndexError_(self._open_failure(exc)) from exc
+        try:
+            self.check_compatible()
+        except IndexError_:
+            self.close()  # release Chroma's cached system, so a rebuild can reopen the same path
+            raise
         self._lock = threading.RLock()
         self._revision: str | None = None
         self._committed: dict[str, DocumentRecord] = {}
         self._catalog: dict[str, Passage] = {}
         self.lexical = LexicalIndex()
+
+    def _open(self) -> None:
+        self.client = make_client(self.settings)
+        self.batch_size = max(1, int(self.client.get_max_batch_size()))
+        self.passages = self.client.get_or_create_collection(
+            self.settings.collection,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=dict(self._expected),
+            embedding_function=None,
+        )
+        self.records = self.client.get_or_create_collection(
+            f"{self.settings.collection}_documents", metadata=dict(self._expected), embedding_function=None
+        )
+        # Touch both collections now, so damage shows here and not in the middle of a question.
+        self.passages.count()
+        self.records.get(ids=[REVISION_ID], include=["metadatas"])
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _open_failure(self, exc: BaseException) -> str:
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        if self.settings.chroma_url:
+            return f"cannot use the Chroma server at {self.settings.chroma_url} ({detail})"
+        return (
+            f"the index at {self.settings.index_dir} is damaged and cannot be opened ({detail}); "
+            "run `cecot-rag index rebuild` to rebuild it from its sources"
+        )
 
     # -- compatibility -------------------------------------------------------------------
     def check_compatible(self) -> None:
