@@ -1,0 +1,211 @@
+"""`cecot-rag serve`: one FastAPI app with the chat page at /, the REST API, /healthz and /docs."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
+from cecot_rag.locking import IndexBusy
+from cecot_rag.server.api import router
+from cecot_rag.server.service import ChatService, Rejected
+from cecot_rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Paths open without credentials: a load balancer or CI must see readiness without the password.
+_PUBLIC_PATHS = frozenset({"/healthz"})
+
+
+class Health(BaseModel):
+    status: str
+    documents: int | None = None
+    detail: str | None = None
+
+
+def parse_credentials(value: str) -> tuple[str, str]:
+    """USER:PASSWORD (the password may contain colons); raises ValueError with a clear message."""
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth / CECOT_RAG_AUTH must look like USER:PASSWORD (both non-empty)")
+    return user, password
+
+
+class BasicAuthMiddleware:
+    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API, docs)."""
+
+    def __init__(self, app: ASGIApp, credentials: tuple[str, str]) -> None:
+        self.app = app
+        user, password = credentials
+        self.expected = f"{user}:{password}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in _PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self._authorised(dict(scope["headers"]).get(b"authorization", b"")):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = JSONResponse(
+            {"detail": "credentials required"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="cecot-rag", charset="UTF-8"'},
+        )
+        await response(scope, receive, send)
+
+    def _authorised(self, header: bytes) -> bool:
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return secrets.compare_digest(given, self.expected)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    assistant: Assistant | None = None,
+    auth: tuple[str, str] | None = None,
+    max_concurrent_asks: int = 4,
+    with_page: bool = True,
+) -> FastAPI:
+    """The whole server as an ASGI app; startup ingests an empty index in the background."""
+    assistant = assistant or Assistant(settings or Settings())
+    service = ChatService(assistant, max_concurrent_asks=max_concurrent_asks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start_preparing()
+        yield
+
+    app = FastAPI(
+        title="cecot-rag",
+        version="0.1.0",
+        summary="Answers about CECOT and security policy in Latin America, with checkable citations.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    _add_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
+    def healthz() -> Any:
+        """200 once the index is ready to answer; 503 while it is being prepared or if that failed."""
+        if service.startup_error:
+            return JSONResponse(
+                Health(status="failed", detail=service.startup_error).model_dump(), status_code=503
+            )
+        if not service.ready.is_set():
+            return JSONResponse(Health(status="starting").model_dump(), status_code=503)
+        return Health(status="ok", documents=len(assistant.documents()))
+
+    if auth is not None:
+        app.add_middleware(BasicAuthMiddleware, credentials=auth)
+    if with_page:
+        _mount_page(app, service)
+    return app
+
+
+def _mount_page(app: FastAPI, service: ChatService) -> None:
+    import gradio as gr
+
+    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, build_page
+
+    blocks = build_page(service)
+    # The page is mounted last: /api/v1, /healthz and /docs above take precedence over "/".
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        footer_links=[],
+        run_history=False,
+        max_file_size=service.settings.max_upload_bytes,
+        show_error=True,
+        ssr_mode=False,
+        mcp_server=False,
+        css=PAGE_CSS,
+        head=PAGE_HEAD,
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def message(status: int, text: str) -> JSONResponse:
+        return JSONResponse({"detail": text}, status_code=status)
+
+    @app.exception_handler(Rejected)
+    async def rejected(_: Request, exc: Rejected) -> JSONResponse:
+        return message(exc.status, exc.message)
+
+    @app.exception_handler(InvalidQuestion)
+    async def invalid_question(_: Request, exc: InvalidQuestion) -> JSONResponse:
+        return message(400, str(exc))
+
+    @app.exception_handler(DocumentNotFound)
+    async def not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
+        return message(404, str(exc))
+
+    @app.exception_handler(IndexBusy)
+    async def busy(_: Request, exc: IndexBusy) -> JSONResponse:
+        return message(503, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Logged in full for the operator; the client gets one line and no traceback.
+        log.exception("unhandled error")
+        return message(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The `serve` subcommand: claim the index, start the server, ingest an empty index meanwhile."""
+    import uvicorn
+
+    settings = Settings()
+    raw_auth = args.auth or settings.auth
+    try:
+        credentials = parse_credentials(raw_auth) if raw_auth else None
+    except ValueError as exc:
+        print(f"cecot-rag: error: {exc}", file=sys.stderr)
+        return 2
+    assistant = Assistant(settings)
+    try:
+        assistant.claim_writer("cecot-rag serve")
+    except IndexBusy as exc:
+        print(f"cecot-rag: error: {exc}", file=sys.stderr)
+        return 1
+    if credentials is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"cecot-rag: warning: serving on {args.host} without --auth; anyone who can reach it "
+            "can read, add and delete documents",
+            file=sys.stderr,
+        )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, assistant=assistant, auth=credentials)
+    print(
+        f"cecot-rag: chat page at http://{args.host}:{args.port}/ , API docs at /docs "
+        f"(index {settings.index_dir}, documents {settings.documents_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=5)
+    finally:
+        assistant.release_writer()
+    return 0
