@@ -1,0 +1,190 @@
+"""The language-model answerer: fluent sentences, each kept only if the passages it cites support it.
+
+The model's output is verified sentence by sentence while it streams, so users only ever see
+sentences that passed. When the model fails or nothing it wrote survives, the extractive answer is
+given instead, with a notice saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cecot_rag.answer.base import Answerer, Evidence, Question, abstention, number_citations
+from cecot_rag.answer.llm import ChatBackend, LLMError, make_backend
+from cecot_rag.answer.prompt import answer_messages, is_instruction, rewrite_messages, strip_markup
+from cecot_rag.answer.verify import GeneratedSentence, Verifier, is_abstention, split_generated
+from cecot_rag.models import Answer, DroppedSentence, Passage
+from cecot_rag.text import terms
+
+if TYPE_CHECKING:
+    from cecot_rag.assistant import Assistant
+
+MAX_ANSWER_TOKENS = 300
+MAX_REWRITE_TOKENS = 64
+MAX_REWRITE_CHARS = 300
+
+
+@dataclass
+class _Draft:
+    """What has been decided so far about the answer being streamed."""
+
+    verifier: Verifier
+    shown: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    dropped: list[DroppedSentence] = field(default_factory=list)
+    abstained: bool = False
+
+    def add(self, sentence: GeneratedSentence) -> str | None:
+        """The text delta to show for sentence, or None when it is dropped or an abstention."""
+        if not sentence.markers and is_abstention(sentence.text):
+            self.abstained = True
+            return None
+        verdict = self.verifier.check(sentence)
+        if not verdict.supported:
+            shown = "(withheld)" if is_instruction(sentence.text) else self.verifier.redact(sentence.text)
+            self.dropped.append(DroppedSentence(text=shown, reason=verdict.reason or "not supported"))
+            return None
+        self.evidence.extend(verdict.evidence)
+        numbers, _ = number_citations(self.evidence)
+        own = dict.fromkeys(numbers[len(numbers) - len(verdict.evidence) :])
+        rendered = f"{sentence.text} {''.join(f'[{n}]' for n in own)}"
+        delta = rendered if not self.shown else f" {rendered}"
+        self.shown.append(rendered)
+        return delta
+
+
+class GeneratedAnswerer:
+    """Answers with a language model; every sentence is verified against the passages it cites."""
+
+    def __init__(
+        self, name: str, backend: ChatBackend, assistant: Assistant, max_tokens: int = MAX_ANSWER_TOKENS
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self.assistant = assistant
+        self.max_tokens = max_tokens
+
+    @property
+    def label(self) -> str:
+        return self.backend.label
+
+    def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
+        """A follow-up rewritten by the model into a standalone question (joined text on failure)."""
+        from cecot_rag.assistant import retrieval_query
+
+        try:
+            rewritten = self.backend.complete(rewrite_messages(text, history), MAX_REWRITE_TOKENS)
+        except LLMError:
+            return retrieval_query(text, history)
+        candidate = _first_line(rewritten)
+        context = set(terms(text)).union(*(terms(t["content"]) for t in history if t.get("role") == "user"))
+        if (
+            not candidate
+            or len(candidate) > MAX_REWRITE_CHARS
+            or is_instruction(candidate)
+            or not set(terms(candidate)) & context
+        ):
+            return retrieval_query(text, history)
+        return candidate
+
+    def answer(self, question: Question, passages: list[Passage]) -> Answer:
+        final: Answer | None = None
+        for item in self.stream(question, passages):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None  # stream always ends with the Answer
+        return final
+
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]:
+        if not passages:
+            answer = abstention(question, passages, self.label)
+            yield answer.text
+            yield answer
+            return
+        draft = _Draft(Verifier(passages, self.assistant.embedder))
+        messages = answer_messages(question.text, passages, question.history)
+        buffer = ""
+        handled = 0
+        failure: LLMError | None = None
+        try:
+            for delta in self.backend.stream(messages, self.max_tokens):
+                buffer += delta
+                sentences = split_generated(buffer)
+                # The last sentence may still grow (or gain markers); the ones before it are final.
+                for sentence in sentences[handled : len(sentences) - 1]:
+                    shown = draft.add(sentence)
+                    if shown:
+                        yield shown
+                handled = max(handled, len(sentences) - 1)
+        except LLMError as error:
+            failure = error
+        if failure is None:
+            for sentence in split_generated(buffer)[handled:]:
+                shown = draft.add(sentence)
+                if shown:
+                    yield shown
+        final = self._finish(question, passages, draft, failure)
+        if not draft.shown:
+            yield final.text
+        yield final
+
+    def _finish(
+        self, question: Question, passages: list[Passage], draft: _Draft, failure: LLMError | None
+    ) -> Answer:
+        if draft.shown:
+            _, citations = number_citations(draft.evidence)
+            notice = None
+            if failure is not None:
+                notice = f"{failure}; the answer may be incomplete."
+            elif draft.dropped:
+                notice = _removed_notice(len(draft.dropped))
+            return Answer(
+                question=question.text,
+                text=" ".join(draft.shown),
+                answered=True,
+                citations=citations,
+                passages=passages,
+                generator=self.label,
+                dropped=draft.dropped,
+                notice=notice,
+            )
+        if failure is None and draft.abstained and not draft.dropped:
+            return abstention(question, passages, self.label)
+        if failure is not None:
+            reason = f"{failure}; showing quoted sentences from the documents instead."
+        else:
+            written = len(draft.dropped)
+            reason = (
+                f"None of the {written} sentence{'s' if written != 1 else ''} the language model wrote "
+                "was supported by the passages it cited; showing quoted sentences instead."
+            )
+        fallback = self.assistant.answerer("extractive").answer(question, passages)
+        return fallback.model_copy(
+            update={
+                "generator": f"extractive (fallback from {self.label})",
+                "dropped": draft.dropped,
+                "notice": reason,
+            }
+        )
+
+
+def _removed_notice(count: int) -> str:
+    sentences = "sentence was" if count == 1 else "sentences were"
+    return f"{count} generated {sentences} removed because the cited passages did not support them."
+
+
+def _first_line(text: str) -> str:
+    for line in strip_markup(text).splitlines():
+        line = re.sub(r"^\s*(standalone question|question|rewritten question)\s*:\s*", "", line, flags=re.I)
+        line = line.strip().strip("\"'“”").strip()
+        if line:
+            return line
+    return ""
+
+
+def make_generated_answerer(name: str, assistant: Assistant) -> Answerer:
+    """The answerer for generator name ("openai" or "llamacpp"); raises GeneratorUnavailable."""
+    return GeneratedAnswerer(name, make_backend(name, assistant.settings), assistant)

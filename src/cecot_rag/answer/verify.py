@@ -1,0 +1,247 @@
+"""Checks each generated sentence against the passages it cites, and finds the quote that supports it.
+
+A sentence survives only if its [n] markers name passages that were given to the model, every
+number in it occurs in those passages, most of its content words do too, and its meaning is close
+to one sentence of them (cosine similarity with the same embedding model that retrieval uses).
+That sentence becomes the citation's quote, verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cecot_rag.answer.base import Evidence
+from cecot_rag.answer.prompt import is_instruction, strip_markup
+from cecot_rag.embedding import Embedder
+from cecot_rag.models import Passage
+from cecot_rag.text import fold, sentence_spans, terms, words
+
+MIN_SIMILARITY = 0.55
+MIN_TERM_COVERAGE = 0.6
+MIN_TERMS = 2
+
+_MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])+")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_ABSTAINS = re.compile(
+    r"\b(documents?|passages?|sources?|texts?)\b[^.]{0,40}\b(do|does|did)\s*(not|n't)\s+"
+    r"(say|mention|state|contain|answer|provide|specify|discuss|include)\b",
+)
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "twenty": "20",
+    "hundred": "100",
+    "thousand": "1000",
+}
+
+
+@dataclass(frozen=True)
+class GeneratedSentence:
+    """One sentence of the model's answer: its words without markers, and the [n] it cited."""
+
+    text: str
+    markers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    supported: bool
+    reason: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    similarity: float = 0.0
+
+
+@dataclass
+class _Sentence:
+    passage: int
+    start: int
+    end: int
+    text: str
+    terms: frozenset[str]
+    numbers: frozenset[str]
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers written in digits in text, thousands separators removed ('40,000' -> '40000')."""
+    folded = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", fold(text))
+    return set(_NUMBER.findall(folded))
+
+
+def _numbers_with_words(text: str) -> set[str]:
+    found = numbers(text)
+    found.update(_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", fold(text)) if w in _NUMBER_WORDS)
+    return found
+
+
+def is_abstention(sentence: str) -> bool:
+    """True for 'The documents do not say.' and its variants."""
+    return bool(_ABSTAINS.search(fold(sentence).replace("’", "'")))
+
+
+def split_generated(text: str) -> list[GeneratedSentence]:
+    """Sentences of a generated answer with their markers; markers after the full stop count too."""
+    text = strip_markup(text)
+    pieces: list[tuple[str, list[int]]] = []
+    for span in sentence_spans(text):
+        raw = text[span.start : span.end]
+        leading = _LEADING_MARKERS.match(raw)
+        if leading:
+            if pieces:
+                pieces[-1][1].extend(_marker_numbers(leading.group()))
+                raw = raw[leading.end() :]
+            elif not raw[leading.end() :].strip():
+                continue
+        markers = _marker_numbers(raw)
+        clean = _MARKER.sub("", raw)
+        clean = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", clean)).strip()
+        clean = _BULLET.sub("", clean).strip()
+        if re.search(r"\w", clean):
+            pieces.append((clean, markers))
+        elif pieces:
+            pieces[-1][1].extend(markers)
+    return [GeneratedSentence(t, tuple(dict.fromkeys(m))) for t, m in pieces]
+
+
+def _marker_numbers(text: str) -> list[int]:
+    return [int(n) for group in _MARKER.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
+
+
+@dataclass
+class Verifier:
+    """Holds the passages given to the model, split into sentences and embedded once per answer."""
+
+    passages: Sequence[Passage]
+    embedder: Embedder
+    min_similarity: float = MIN_SIMILARITY
+    min_coverage: float = MIN_TERM_COVERAGE
+    _sentences: list[_Sentence] = field(init=False, default_factory=list)
+    _vectors: np.ndarray = field(init=False)
+    _withheld_words: set[str] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        usable_words: set[str] = set()
+        for index, passage in enumerate(self.passages):
+            for span in sentence_spans(passage.text):
+                text = passage.text[span.start : span.end]
+                if is_instruction(text):
+                    # Text addressed to the assistant is neither shown to the model nor evidence.
+                    self._withheld_words.update(words(text))
+                    continue
+                usable_words.update(words(text))
+                self._sentences.append(
+                    _Sentence(
+                        index,
+                        span.start,
+                        span.end,
+                        text,
+                        frozenset(terms(text)),
+                        frozenset(_numbers_with_words(text)),
+                    )
+                )
+        self._withheld_words -= usable_words
+        self._vectors = self.embedder.embed([s.text for s in self._sentences])
+
+    def redact(self, text: str) -> str:
+        """text with the words that only occur in withheld (instruction-like) sentences masked."""
+        if not self._withheld_words:
+            return text
+        return re.sub(
+            r"[\w'’-]+",
+            lambda m: "[withheld]" if fold(m.group()) in self._withheld_words else m.group(),
+            text,
+        )
+
+    def check(self, sentence: GeneratedSentence) -> Verdict:
+        if not sentence.markers:
+            return Verdict(False, "no [n] citation")
+        count = len(self.passages)
+        outside = [n for n in sentence.markers if not 1 <= n <= count]
+        if outside:
+            given = f"[1]–[{count}]" if count > 1 else "[1]"
+            return Verdict(False, f"cites [{outside[0]}], but only passages {given} were given")
+        if is_instruction(sentence.text):
+            return Verdict(False, "repeats text addressed to an AI assistant")
+        tainted = [w for w in words(sentence.text) if w in self._withheld_words]
+        if tainted:
+            return Verdict(False, "repeats words from text addressed to an AI assistant")
+        claimed = set(terms(sentence.text))
+        if len(claimed) < MIN_TERMS:
+            return Verdict(False, "too short to check against the passages")
+        cited = [i for i, s in enumerate(self._sentences) if s.passage + 1 in sentence.markers]
+        if not cited:
+            return Verdict(False, "the cited passage has no checkable text")
+        markers = _format_markers(sentence.markers)
+        available = set().union(*(self._sentences[i].numbers for i in cited))
+        missing_numbers = sorted(numbers(sentence.text) - available)
+        if missing_numbers:
+            listed = ", ".join(missing_numbers)
+            noun = "the number" if len(missing_numbers) == 1 else "the numbers"
+            verb = "is" if len(missing_numbers) == 1 else "are"
+            return Verdict(False, f"{noun} {listed} {verb} not in {markers}")
+        present = set().union(*(self._sentences[i].terms for i in cited))
+        coverage = len(claimed & present) / len(claimed)
+        if coverage < self.min_coverage:
+            missing = ", ".join(sorted(claimed - present))
+            return Verdict(False, f"key terms not in {markers}: {missing}")
+        similarities = self._vectors[cited] @ self.embedder.embed_one(sentence.text)
+        best = float(similarities.max())
+        if best < self.min_similarity:
+            return Verdict(
+                False,
+                f"no sentence of {markers} says this (similarity {best:.2f} < {self.min_similarity:.2f})",
+                similarity=best,
+            )
+        return Verdict(True, None, self._evidence(sentence, cited, similarities), best)
+
+    def _evidence(
+        self, sentence: GeneratedSentence, cited: list[int], similarities: np.ndarray
+    ) -> tuple[Evidence, ...]:
+        """Per cited passage its best-matching sentence; passages that support nothing are left out.
+
+        A passage stays if its best sentence is similar enough, or if it is where a number of the
+        generated sentence comes from.
+        """
+        best_by_passage: dict[int, tuple[float, _Sentence]] = {}
+        for index, similarity in zip(cited, similarities, strict=True):
+            candidate = self._sentences[index]
+            current = best_by_passage.get(candidate.passage)
+            if current is None or similarity > current[0]:
+                best_by_passage[candidate.passage] = (float(similarity), candidate)
+        supporting = {p for p, (sim, _) in best_by_passage.items() if sim >= self.min_similarity}
+        covered = set().union(*(self._numbers_of(p, cited) for p in supporting))
+        for number in sorted(numbers(sentence.text) - covered):
+            for passage in (n - 1 for n in sentence.markers):
+                if passage in best_by_passage and number in self._numbers_of(passage, cited):
+                    supporting.add(passage)
+                    break
+        return tuple(
+            Evidence(self.passages[p], best_by_passage[p][1].start, best_by_passage[p][1].end)
+            for p in (n - 1 for n in sentence.markers)
+            if p in supporting
+        )
+
+    def _numbers_of(self, passage: int, cited: list[int]) -> set[str]:
+        return set().union(
+            *(self._sentences[i].numbers for i in cited if self._sentences[i].passage == passage)
+        )
+
+
+def _format_markers(markers: Sequence[int]) -> str:
+    listed = "".join(f"[{n}]" for n in markers)
+    return f"passage {listed}" if len(markers) == 1 else f"passages {listed}"
