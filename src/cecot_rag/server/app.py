@@ -127,7 +127,7 @@ def create_app(
 def _mount_page(app: FastAPI, service: ChatService) -> None:
     import gradio as gr
 
-    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, build_page
+    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, build_page
 
     blocks = build_page(service)
     # The page is mounted last: /api/v1, /healthz and /docs above take precedence over "/".
@@ -141,6 +141,7 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
         show_error=True,
         ssr_mode=False,
         mcp_server=False,
+        theme=PAGE_THEME,
         css=PAGE_CSS,
         head=PAGE_HEAD,
     )

@@ -69,6 +69,13 @@ PAGE_CSS = """
 """
 
 
+# System fonts: nothing for the browser to fetch, and glyphs for every language in the documents.
+PAGE_THEME = gr.themes.Default(
+    font=["system-ui", "Segoe UI", "Roboto", "DejaVu Sans", "sans-serif"],
+    font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"],
+)
+
+
 def new_session() -> dict[str, Any]:
     """One browser session's conversation: turns for follow-ups, answers for feedback and export."""
     return {"turns": [], "answers": []}
@@ -205,7 +212,9 @@ def build_page(service: ChatService) -> gr.Blocks:
             hidden = gr.update(visible=False)
             return [], sources_html(None), "", new_session(), gr.update(visible=True), hidden
 
-        clear_button.click(clear, None, [chatbot, sources, question, session, examples_row, export_file])
+        cleared = [chatbot, sources, question, session, examples_row, export_file]
+        clear_button.click(clear, None, cleared)
+        chatbot.clear(clear, None, cleared)  # the chatbot's own trash icon resets the session too
 
         def export(state: dict[str, Any]) -> Any:
             if not state["answers"]:
