@@ -193,10 +193,13 @@ class LlamaCppBackend(ChatBackend):
                 import llama_cpp
 
                 self._model = llama_cpp.Llama(
-                    model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    verbose=False,
+                    chat_format=_chat_format(self.model_path),
                 )
             chunks = self._model.create_chat_completion(
-                messages=list(messages), stream=True, max_tokens=max_tokens, temperature=0.1
+                messages=merge_system(messages), stream=True, max_tokens=max_tokens, temperature=0.1
             )
             try:
                 for chunk in chunks:
@@ -205,6 +208,20 @@ class LlamaCppBackend(ChatBackend):
                     yield chunk["choices"][0]["delta"].get("content") or ""
             finally:
                 chunks.close()
+
+
+def merge_system(messages: Messages) -> list[dict[str, str]]:
+    """The system prompt folded into the first user turn: Gemma's chat format drops system turns."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest
+
+
+def _chat_format(path: Path) -> str | None:
+    """None lets llama.cpp pick the file's own template; Gemma files without one would get llama-2's."""
+    return "gemma" if "gemma" in path.name.lower() else None
 
 
 def api_base(url: str) -> str:

@@ -21,7 +21,7 @@ from cecot_rag.models import Passage
 from cecot_rag.text import fold, sentence_spans, terms, words
 
 MIN_SIMILARITY = 0.55
-MIN_TERM_COVERAGE = 0.6
+MIN_TERM_COVERAGE = 0.75
 MIN_TERMS = 2
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
