@@ -8,8 +8,6 @@ test_llm_inprocess.py.
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -18,9 +16,10 @@ from hypothesis import strategies as st
 from cecot_rag import Answer, Assistant, Passage, Settings
 from cecot_rag.answer.base import Question
 from cecot_rag.answer.generated import GeneratedAnswerer
-from cecot_rag.answer.llm import ChatBackend, LLMError, Messages, api_base
+from cecot_rag.answer.llm import LLMError, api_base
 from cecot_rag.answer.prompt import answer_messages, is_instruction, passage_for_prompt, strip_markup
 from cecot_rag.answer.verify import Verifier, is_abstention, numbers, split_generated
+from helpers_llm import ScriptedBackend
 
 CAPACITY = (
     "El Salvador opened CECOT in 2023. The Centro de Confinamiento del Terrorismo (CECOT), a mega-prison "
@@ -192,24 +191,6 @@ def test_bare_host_gets_the_v1_api_root() -> None:
 
 
 # -- the answerer on scripted model output ---------------------------------------------------------
-class ScriptedBackend(ChatBackend):
-    """Replays fixed text in small deltas, as a streaming model would."""
-
-    def __init__(self, text: str | None, label: str = "openai:scripted") -> None:
-        super().__init__(timeout=10, cooldown=0)
-        self.text = text
-        self.label = label
-        self.where = "The scripted model"
-        self.prompts: list[Messages] = []
-
-    def _deltas(self, messages: Messages, max_tokens: int, stop: threading.Event) -> Iterator[str]:
-        self.prompts.append(messages)
-        if self.text is None:
-            raise ConnectionError("refused")
-        for i in range(0, len(self.text), 7):
-            yield self.text[i : i + 7]
-
-
 def run(
     assistant: Assistant, text: str | None, passages: list[Passage] = PASSAGES
 ) -> tuple[list[str], Answer]:

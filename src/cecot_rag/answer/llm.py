@@ -132,7 +132,7 @@ class OpenAICompatibleBackend(ChatBackend):
             is_function_calling_model=False,
             temperature=0.1,
             timeout=settings.llm_timeout,
-            max_retries=1,
+            max_retries=0,  # a retry would only eat into the deadline; the user gets the fallback
             reuse_client=False,
         )
 

@@ -207,10 +207,18 @@ class Verifier:
                 f"no sentence of {markers} says this (similarity {best:.2f} < {self.min_similarity:.2f})",
                 similarity=best,
             )
-        return Verdict(True, None, self._evidence(sentence, cited, similarities), best)
+        evidence = self._evidence(sentence, cited, similarities)
+        kept = [
+            i for i in cited if self.passages[self._sentences[i].passage] in [e.passage for e in evidence]
+        ]
+        kept_terms = set().union(*(self._sentences[i].terms for i in kept))
+        if len(claimed & kept_terms) / len(claimed) < self.min_coverage:
+            # The words came from a passage whose sentences are not close enough to quote: cite it too.
+            evidence = self._evidence(sentence, cited, similarities, keep_all=True)
+        return Verdict(True, None, evidence, best)
 
     def _evidence(
-        self, sentence: GeneratedSentence, cited: list[int], similarities: np.ndarray
+        self, sentence: GeneratedSentence, cited: list[int], similarities: np.ndarray, keep_all: bool = False
     ) -> tuple[Evidence, ...]:
         """Per cited passage its best-matching sentence; passages that support nothing are left out.
 
@@ -223,7 +231,7 @@ class Verifier:
             current = best_by_passage.get(candidate.passage)
             if current is None or similarity > current[0]:
                 best_by_passage[candidate.passage] = (float(similarity), candidate)
-        supporting = {p for p, (sim, _) in best_by_passage.items() if sim >= self.min_similarity}
+        supporting = {p for p, (sim, _) in best_by_passage.items() if keep_all or sim >= self.min_similarity}
         covered = set().union(*(self._numbers_of(p, cited) for p in supporting))
         for number in sorted(numbers(sentence.text) - covered):
             for passage in (n - 1 for n in sentence.markers):

@@ -1,0 +1,144 @@
+"""Shared by the generated-answer tests: a real llama.cpp server, a scripted backend, and the checks
+every generated answer must pass whatever the model wrote."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cecot_rag import Answer, Assistant
+from cecot_rag.answer.llm import PACKAGED_GEMMA, ChatBackend, Messages, resolve_model_path
+from cecot_rag.answer.verify import Verifier, split_generated
+from conftest import free_port
+
+SERVER_STARTUP_SECONDS = 240
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def gemma_path() -> Path:
+    return resolve_model_path(PACKAGED_GEMMA)
+
+
+@dataclass
+class LlamaServer:
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def chat_requests(self) -> int:
+        """How many chat completions the server has answered (from its access log)."""
+        log = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return log.count('"POST /v1/chat/completions HTTP/1.1" 200')
+
+
+@contextmanager
+def llama_server(tmp: Path) -> Iterator[LlamaServer]:
+    """`python -m llama_cpp.server` with the packaged Gemma on a free loopback port."""
+    port = free_port()
+    log_path = tmp / "llama-server.log"
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gemma_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--chat_format",
+        "gemma",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    server = LlamaServer(f"http://127.0.0.1:{port}/v1", log_path, process)
+    try:
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{server.base_url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"llama_cpp.server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class ScriptedBackend(ChatBackend):
+    """Replays fixed text in small deltas, as a streaming model would (None: connection refused)."""
+
+    def __init__(self, text: str | None, label: str = "openai:scripted") -> None:
+        super().__init__(timeout=10, cooldown=0)
+        self.text = text
+        self.label = label
+        self.where = "The scripted model"
+        self.prompts: list[Messages] = []
+
+    def _deltas(self, messages: Messages, max_tokens: int, stop: threading.Event) -> Iterator[str]:
+        self.prompts.append(messages)
+        if self.text is None:
+            raise ConnectionError("refused")
+        for i in range(0, len(self.text), 7):
+            yield self.text[i : i + 7]
+
+
+def collect(stream: Iterator[str | Answer]) -> tuple[str, Answer]:
+    """The joined text deltas and the final Answer of a stream."""
+    items = list(stream)
+    final = items[-1]
+    assert isinstance(final, Answer), items
+    assert all(isinstance(i, str) for i in items[:-1])
+    return "".join(str(i) for i in items[:-1]), final
+
+
+def assert_verified(answer: Answer, assistant: Assistant, label: str) -> None:
+    """The rules of issue 5, checked independently on whatever the model produced."""
+    assert answer.generator in (label, f"extractive (fallback from {label})"), answer.generator
+    for banned in ("![", "<img", "http://", "https://", "<script"):
+        assert banned not in answer.text
+    retrieved = {p.id for p in answer.passages}
+    numbers = [c.number for c in answer.citations]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for citation in answer.citations:
+        assert citation.passage.id in retrieved
+        assert citation.quote == citation.passage.text[citation.quote_start : citation.quote_end]
+    used = {int(n) for n in MARKER.findall(answer.text)}
+    assert used == set(numbers), (answer.text, numbers)
+    for dropped in answer.dropped:
+        assert dropped.reason and dropped.text
+    if answer.generator != label:  # the extractive fallback says why
+        assert answer.notice
+        return
+    if not answer.answered:
+        assert answer.citations == [] and answer.text.startswith("The documents do not say.")
+        return
+    # Every surviving sentence passes the same checks again against the passages its markers name.
+    by_number = [c.passage for c in answer.citations]
+    verifier = Verifier(by_number, assistant.embedder)
+    sentences = split_generated(answer.text)
+    assert sentences
+    for sentence in sentences:
+        verdict = verifier.check(sentence)
+        assert verdict.supported, (sentence, verdict.reason)
