@@ -7,6 +7,7 @@ an embedded Chroma collection, retrieve by similarity. With no LLM, the "answer"
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,13 @@ class NaiveLlamaIndexPipeline:
         from llama_index.core import Document
 
         return self._insert([Document(text=text, id_=doc_id) for doc_id, text in texts])
+
+    def add_embedded(self, passages: list[tuple[str, str, Sequence[float]]]) -> int:
+        """Store (id, text, embedding) nodes without embedding them (large benchmark corpora)."""
+        from llama_index.core.schema import TextNode
+
+        nodes = [TextNode(id_=pid, text=text, embedding=list(map(float, vec))) for pid, text, vec in passages]
+        return len(self.vector_store.add(nodes))
 
     def retrieve(self, question: str, top_k: int = 5) -> list[str]:
         """Passage texts nearest to the question, best first."""

@@ -1,0 +1,97 @@
+"""The benchmark machinery, smoke-run on tiny sizes with the real model, Chroma and CLI (no timings)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cecot_rag.bench import parse_sizes, pieces_of, run, run_bench, synthetic_corpus
+
+SIZES = [40, 90]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench-out")
+    result = run(SIZES, repeat=1, out=out, quick=True, log=lambda _: None, documents=4)
+    return out, result
+
+
+def test_synthetic_documents_each_carry_a_unique_checkable_fact() -> None:
+    corpus = synthetic_corpus(30)
+    facts = [doc.fact for doc in corpus]
+    assert all(f is not None for f in facts)
+    assert len({f.question for f in facts if f}) == 30
+    for doc in corpus:
+        assert doc.fact is not None and doc.fact.answer in doc.text
+        assert len(doc.text.split()) > 300  # report-sized: several passages each
+    assert synthetic_corpus(3) == synthetic_corpus(3)  # deterministic for a given seed
+
+
+def test_bare_encode_pieces_are_about_180_words() -> None:
+    text = " ".join(f"w{i}" for i in range(400))
+    assert [len(p.split()) for p in pieces_of(text)] == [180, 180, 40]
+
+
+def test_sizes_must_be_positive_whole_numbers() -> None:
+    assert parse_sizes("1000, 200,1000") == [200, 1000]
+    for bad in ["", "ten", "0,5", "-3"]:
+        with pytest.raises(ValueError, match="--sizes"):
+            parse_sizes(bad)
+
+
+def test_bench_command_rejects_bad_sizes_with_usage_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(sizes="1k", repeat=1, out=str(tmp_path), quick=True)
+    assert run_bench(args) == 2
+    assert "--sizes" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_bench_writes_json_markdown_and_plot(smoke: tuple[Path, dict[str, Any]]) -> None:
+    out, result = smoke
+    assert json.loads((out / "bench.json").read_text()) == result
+    table = (out / "bench.md").read_text()
+    assert "| cecot-rag |" in table and "| naive llama-index |" in table and "ask p50 ms" in table
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ingestion_figures_cover_three_pipelines_on_the_same_text(smoke: tuple[Path, dict[str, Any]]) -> None:
+    ingestion = smoke[1]["ingestion"]
+    assert ingestion["documents"] == 4 and ingestion["megabytes"] > 0
+    for key in ["project", "naive_llama_index", "bare_encode"]:
+        figures = ingestion[key]
+        assert figures["passages"] > 0 and figures["seconds"] > 0
+        assert figures["passages_per_s"] == pytest.approx(figures["passages"] / figures["seconds"], rel=0.01)
+    assert ingestion["project_over_bare"] > 0
+    assert smoke[1]["bundled_ingestion"]["passages"] > 0
+
+
+def test_latency_is_measured_at_each_requested_size_with_correct_answers(
+    smoke: tuple[Path, dict[str, Any]],
+) -> None:
+    rows = smoke[1]["latency"]
+    assert [r["passages"] for r in rows] == SIZES
+    for row in rows:
+        assert row["questions"] == 4
+        assert 0 < row["ask_p50_ms"] <= row["ask_p95_ms"]
+        assert row["naive_retrieve_p50_ms"] > 0
+        assert row["fact_accuracy"] >= 0.5  # the fact passages stay findable among the filler
+    assert smoke[1]["growth_exponent"] is not None
+
+
+def test_cold_start_and_memory_come_from_fresh_processes_that_answered(
+    smoke: tuple[Path, dict[str, Any]],
+) -> None:
+    result = smoke[1]
+    assert result["cold_start"]["bundled"]["answer_correct"] is True
+    assert result["cold_start"]["largest"]["passages"] == SIZES[-1]
+    assert result["cold_start"]["largest"]["answer_correct"] is True
+    assert result["rss"]["passages"] == SIZES[-1]
+    assert 100 < result["rss"]["peak_rss_mb"] < 8000
+    assert set(result["targets"]) >= {"ingestion_at_most_1.2x_bare_encode", "cold_ask_under_4s"}
