@@ -17,15 +17,19 @@ from urllib.parse import urlparse
 from cecot_rag.models import Answer, Citation, DocumentInfo, Passage
 
 _MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
-_MARKDOWN_SPECIAL = set(string.punctuation)
+_MARKDOWN_SPECIAL = frozenset(string.punctuation)
+# Enough for a file people read raw: no tag, link, image, emphasis, heading or table can form.
+_MARKDOWN_STRUCTURAL = frozenset("\\`*_[]<>!#|~$&")
 
 
-def escape_markdown(text: str) -> str:
-    """Text that renders literally: every ASCII punctuation mark backslash-escaped (CommonMark).
+def escape_markdown(text: str, *, readable: bool = False) -> str:
+    """Text that renders literally, by backslash-escaping punctuation (CommonMark).
 
-    That alone defeats links, images, autolinks (`http\\:`), HTML tags, emphasis and LaTeX ($).
+    For the page every ASCII punctuation mark is escaped, which also defeats autolinks
+    (`http\\:`) and LaTeX; `readable` escapes only what builds markup, for exported files.
     """
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in text)
+    special = _MARKDOWN_STRUCTURAL if readable else _MARKDOWN_SPECIAL
+    return "".join(f"\\{char}" if char in special else char for char in text)
 
 
 def escape_html(text: str) -> str:
@@ -137,18 +141,23 @@ def conversation_markdown(answers: Sequence[Answer]) -> str:
     """The conversation as a Markdown file: each question, its answer, and its sources."""
     lines = ["# cecot-rag conversation", ""]
     for answer in answers:
-        lines += [f"## {escape_markdown(answer.question)}", "", escape_markdown(answer.text), ""]
+        lines += [
+            f"## {escape_markdown(answer.question, readable=True)}",
+            "",
+            escape_markdown(answer.text, readable=True),
+            "",
+        ]
         if answer.notice:
-            lines += [f"*Note: {escape_markdown(answer.notice)}*", ""]
+            lines += [f"*Note: {escape_markdown(answer.notice, readable=True)}*", ""]
         if answer.citations:
             lines += ["Sources:", ""]
             for citation in answer.citations:
                 passage = citation.passage
                 page = f", page {passage.page}" if passage.page else ""
                 lines.append(
-                    f"- \\[{citation.number}\\] {escape_markdown(passage.title)}{page} "
-                    f"({escape_markdown(source_label(passage.source))}): "
-                    f"“{escape_markdown(citation.quote)}”"
+                    f"- \\[{citation.number}\\] {escape_markdown(passage.title, readable=True)}{page} "
+                    f"({escape_markdown(source_label(passage.source), readable=True)}): "
+                    f"“{escape_markdown(citation.quote, readable=True)}”"
                 )
             lines.append("")
     return "\n".join(lines)
