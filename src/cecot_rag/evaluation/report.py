@@ -229,6 +229,8 @@ def metrics_svg(report: Report) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" '
         f'role="img" aria-label="Metrics against thresholds" font-family="sans-serif" font-size="12">',
         f'<text x="0" y="14" fill="{_INK}" font-weight="bold">Metrics against thresholds</text>',
+        f'<text x="{label_w + bar_w + 66}" y="14" text-anchor="end" fill="#4a5568">'
+        f"blue: cecot-rag{', grey: baseline' if baseline else ''}, red tick: threshold</text>",
     ]
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = label_w + tick * bar_w
