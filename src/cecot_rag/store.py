@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from cecot_rag.settings import Settings
 SCHEMA_VERSION = 1
 REVISION_ID = "__revision__"
 PENDING_PREFIX = "pending:"
+STALE_PENDING_SECONDS = 3600.0
 _PLACEHOLDER = [1.0]  # document records carry no meaningful vector
 
 
@@ -205,7 +207,9 @@ class PassageStore:
         self.records.upsert(
             ids=[f"{PENDING_PREFIX}{document_id}:{version}"],
             embeddings=[_PLACEHOLDER],
-            metadatas=[{"kind": "pending", "document_id": document_id, "version": version}],
+            metadatas=[
+                {"kind": "pending", "document_id": document_id, "version": version, "started": time.time()}
+            ],
         )
 
     def write_passages(self, passages: Sequence[Passage], version: str, embeddings: np.ndarray) -> None:
@@ -241,7 +245,13 @@ class PassageStore:
         """Remove passages left by a writer that died before committing; returns their documents."""
         got = self.records.get(where={"kind": "pending"}, include=["metadatas"])
         cleaned: list[str] = []
+        # Embedded mode holds the writer lock, so every marker is from a dead writer. On a shared
+        # Chroma server another replica may be writing right now: only markers older than any
+        # ingest could take are abandoned.
+        cutoff = time.time() - (STALE_PENDING_SECONDS if self.settings.chroma_url else -1.0)
         for marker, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            if float((meta or {}).get("started", 0.0)) > cutoff:
+                continue
             document_id = str((meta or {}).get("document_id", ""))
             version = str((meta or {}).get("version", ""))
             committed = self.record(document_id)
