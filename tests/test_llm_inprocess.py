@@ -1,0 +1,62 @@
+"""The in-process "llamacpp" generator on the packaged Gemma GGUF, through the Assistant facade."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cecot_rag import Assistant, Settings
+from cecot_rag.answer.generated import GeneratedAnswerer, make_generated_answerer
+from cecot_rag.answer.llm import PACKAGED_GEMMA, GeneratorUnavailable, LlamaCppBackend
+from conftest import make_settings
+from helpers_llm import assert_verified, collect
+
+LABEL = "llamacpp:gemma-3-270m-q4_k_m.gguf"
+
+
+@pytest.fixture(scope="module")
+def local_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    settings = make_settings(
+        tmp_path_factory.mktemp("inprocess"),
+        generator="llamacpp",
+        llm_model_path=PACKAGED_GEMMA,
+        llm_timeout=240,
+        top_k=3,
+    )
+    assistant = Assistant(settings)
+    assistant.ingest([settings.documents_dir])
+    answerer = assistant.answerer()
+    assert isinstance(answerer, GeneratedAnswerer)
+    answerer.max_tokens = 160
+    yield assistant
+    assistant.release_writer()
+
+
+@pytest.mark.llm
+def test_in_process_model_answer_obeys_the_verification_rules(local_assistant: Assistant) -> None:
+    assert local_assistant.generators() == ["llamacpp", "extractive"]
+    streamed, answer = collect(local_assistant.ask_stream("How many inmates can CECOT hold?", history=None))
+    backend = local_assistant.answerer().backend  # type: ignore[attr-defined]
+    assert isinstance(backend, LlamaCppBackend)
+    assert backend.calls == 1 and backend._model is not None  # the GGUF really was loaded and run
+    assert streamed == answer.text
+    assert_verified(answer, local_assistant, LABEL)
+
+
+def test_llamacpp_without_a_model_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    assistant = Assistant(Settings(index_dir=tmp_path / "i", documents_dir=tmp_path))
+    with pytest.raises(GeneratorUnavailable, match="CECOT_RAG_LLM_MODEL_PATH"):
+        make_generated_answerer("llamacpp", assistant)
+    missing = Assistant(
+        Settings(index_dir=tmp_path / "j", documents_dir=tmp_path, llm_model_path=str(tmp_path / "no.gguf"))
+    )
+    with pytest.raises(GeneratorUnavailable, match="no GGUF model file"):
+        make_generated_answerer("llamacpp", missing)
+
+
+def test_openai_without_an_endpoint_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    assistant = Assistant(Settings(index_dir=tmp_path / "i", documents_dir=tmp_path))
+    with pytest.raises(GeneratorUnavailable, match="CECOT_RAG_LLM_BASE_URL"):
+        make_generated_answerer("openai", assistant)
