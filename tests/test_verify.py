@@ -173,6 +173,15 @@ def test_prompt_fences_numbered_passages_as_data() -> None:
     assert "The documents do not say." in user["content"]
 
 
+def test_earlier_answers_in_the_prompt_keep_no_citation_markers() -> None:
+    history = [
+        {"role": "user", "content": "Which prison did Bukele build?"},
+        {"role": "assistant", "content": "He built CECOT. [1]"},
+    ]
+    [_, user] = answer_messages("How many inmates can it hold?", PASSAGES, history)
+    assert "assistant: He built CECOT. (1)" in user["content"]
+
+
 def test_ordinary_reporting_is_not_mistaken_for_an_instruction() -> None:
     assert not is_instruction(CAPACITY)
     assert not is_instruction("The government ignored the instructions of the court in 2023.")
