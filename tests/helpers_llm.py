@@ -89,9 +89,10 @@ def llama_server(tmp: Path) -> Iterator[LlamaServer]:
 class ScriptedBackend(ChatBackend):
     """Replays fixed text in small deltas, as a streaming model would (None: connection refused)."""
 
-    def __init__(self, text: str | None, label: str = "openai:scripted") -> None:
+    def __init__(self, text: str | None, label: str = "openai:scripted", chunk: int = 7) -> None:
         super().__init__(timeout=10, cooldown=0)
         self.text = text
+        self.chunk = chunk
         self.label = label
         self.where = "The scripted model"
         self.prompts: list[Messages] = []
@@ -100,8 +101,8 @@ class ScriptedBackend(ChatBackend):
         self.prompts.append(messages)
         if self.text is None:
             raise ConnectionError("refused")
-        for i in range(0, len(self.text), 7):
-            yield self.text[i : i + 7]
+        for i in range(0, len(self.text), self.chunk):
+            yield self.text[i : i + self.chunk]
 
 
 def collect(stream: Iterator[str | Answer]) -> tuple[str, Answer]:

@@ -201,9 +201,9 @@ def test_bare_host_gets_the_v1_api_root() -> None:
 
 # -- the answerer on scripted model output ---------------------------------------------------------
 def run(
-    assistant: Assistant, text: str | None, passages: list[Passage] = PASSAGES
+    assistant: Assistant, text: str | None, passages: list[Passage] = PASSAGES, chunk: int = 7
 ) -> tuple[list[str], Answer]:
-    answerer = GeneratedAnswerer("openai", ScriptedBackend(text), assistant)
+    answerer = GeneratedAnswerer("openai", ScriptedBackend(text, chunk=chunk), assistant)
     question = Question(
         text="How many inmates can CECOT hold?", retrieval_query="How many inmates can CECOT hold?"
     )
@@ -214,12 +214,19 @@ def run(
     return [str(i) for i in items[:-1]], final
 
 
-def test_surviving_sentences_are_renumbered_in_order_of_first_use(bundled_assistant: Assistant) -> None:
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_surviving_sentences_are_renumbered_in_order_of_first_use(
+    bundled_assistant: Assistant, chunk: int
+) -> None:
     deltas, answer = run(
         bundled_assistant,
-        "El Salvador had 103 homicides per 100,000 people in 2015 [2]. CECOT can hold 60,000 inmates [1]. "
-        "CECOT is a mega-prison that can hold 40,000 inmates [1]. "
-        "El Salvador averaged 103 homicides per 100,000 people [2].",
+        chunk=chunk,
+        text=(
+            "El Salvador had 103 homicides per 100,000 people in 2015 [2]. "
+            "CECOT can hold 60,000 inmates [1]. "
+            "CECOT is a mega-prison that can hold 40,000 inmates. [1][2] "
+            "El Salvador averaged 103 homicides per 100,000 people [2]."
+        ),
     )
     assert answer.generator == "openai:scripted" and answer.answered
     assert answer.text == (

@@ -112,6 +112,8 @@ class GeneratedAnswerer:
         try:
             for delta in self.backend.stream(messages, self.max_tokens):
                 buffer += delta
+                if buffer.rfind("[") > buffer.rfind("]"):
+                    continue  # a marker is being written: it may belong to the sentence before it
                 sentences = split_generated(buffer)
                 # The last sentence may still grow (or gain markers); the ones before it are final.
                 for sentence in sentences[handled : len(sentences) - 1]:
