@@ -7,6 +7,7 @@ import io
 import ipaddress
 import re
 import socket
+import time
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 MAX_PDF_PAGES = 2000
 MAX_DOCX_UNCOMPRESSED = 100 * 1024 * 1024
 MAX_REDIRECTS = 5
+# Wall-clock budgets: a pathological PDF or a server that drips bytes must not hold an ingest forever.
+MAX_PDF_SECONDS = 120.0
 
 
 class LoadError(Exception):
@@ -231,7 +234,7 @@ def html_to_text(html: str) -> tuple[str, str]:
 
 def _pdf_text(data: bytes) -> tuple[str, list[PageSpan], str]:
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import FileNotDecryptedError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -247,7 +250,10 @@ def _pdf_text(data: bytes) -> tuple[str, list[PageSpan], str]:
         parts: list[str] = []
         pages: list[PageSpan] = []
         offset = 0
+        deadline = time.monotonic() + MAX_PDF_SECONDS
         for number, page in enumerate(reader.pages, start=1):
+            if time.monotonic() > deadline:
+                raise LoadError(f"PDF text extraction took over {MAX_PDF_SECONDS:g} s (at page {number})")
             page_text = (page.extract_text() or "").strip()
             if not page_text:
                 continue
@@ -261,7 +267,7 @@ def _pdf_text(data: bytes) -> tuple[str, list[PageSpan], str]:
             title = str(reader.metadata.title)
     except LoadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise LoadError(f"corrupt PDF ({type(exc).__name__}: {exc})"[:300]) from exc
     if not parts:
         raise LoadError("PDF has no extractable text (scanned images?)")
@@ -324,6 +330,8 @@ def load_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -
     import httpx
 
     current = url
+    # httpx's timeout bounds each read; a server dripping a byte at a time needs a total deadline.
+    deadline = time.monotonic() + timeout
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
@@ -334,12 +342,17 @@ def load_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -
                         continue
                     if response.status_code >= 400:
                         raise LoadError(f"HTTP {response.status_code} from server")
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > max_bytes:
+                        raise LoadError(f"response over the size limit of {max_bytes} bytes")
                     chunks: list[bytes] = []
                     size = 0
                     for chunk in response.iter_bytes():
                         size += len(chunk)
                         if size > max_bytes:
                             raise LoadError(f"response over the size limit of {max_bytes} bytes")
+                        if time.monotonic() > deadline:
+                            raise LoadError(f"timed out after {timeout:g} s")
                         chunks.append(chunk)
                     ctype = response.headers.get("content-type", "")
                     break
