@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     llm_model_path: str | None = None
     llm_timeout: float = Field(default=60.0, gt=0)
     auth: str | None = Field(default=None, description="USER:PASSWORD protecting the server.")
+    # Load limits of `serve`, chosen for a 2-core CPU: a few answers at a time, a bounded line of
+    # waiting questions, and a quick 503 for anything beyond instead of a hanging request.
+    max_concurrent_asks: int = Field(default=4, ge=1, description="REST questions answered at once.")
+    max_waiting_asks: int = Field(default=32, ge=0, description="REST questions waiting for a slot.")
+    ask_wait_seconds: float = Field(default=60.0, gt=0, description="Longest wait for a slot, then 503.")
 
     @field_validator("collection")
     @classmethod

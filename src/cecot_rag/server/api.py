@@ -79,8 +79,8 @@ async def ask(body: AskRequest, service: Service) -> Answer:
         available = ", ".join(service.assistant.generators())
         raise Rejected(400, f"unknown generator {body.generator!r}; available: {available}")
     service.require_ready()
-    # Refuse at once when full: a quick 503 beats a queue of requests that time out anyway.
-    if not service.try_begin_ask():
+    # A bounded line, then a quick 503: better than a queue of requests that time out anyway.
+    if not await service.wait_for_ask_slot():
         raise Rejected(503, f"the server is answering {service.max_concurrent_asks} questions; retry shortly")
     try:
         history = [t.model_dump() for t in body.history or []]

@@ -84,7 +84,7 @@ def create_app(
     *,
     assistant: Assistant | None = None,
     auth: tuple[str, str] | None = None,
-    max_concurrent_asks: int = 4,
+    max_concurrent_asks: int | None = None,
     with_page: bool = True,
 ) -> FastAPI:
     """The whole server as an ASGI app; startup ingests an empty index in the background."""

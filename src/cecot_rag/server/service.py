@@ -5,6 +5,7 @@ Routers and the Gradio page stay thin; both call this service, which calls the A
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -50,13 +51,15 @@ def safe_upload_name(filename: str) -> str:
 class ChatService:
     """One Assistant behind the page and the API, plus what serving needs around it."""
 
-    def __init__(self, assistant: Assistant, max_concurrent_asks: int = 4) -> None:
+    def __init__(self, assistant: Assistant, max_concurrent_asks: int | None = None) -> None:
         self.assistant = assistant
         self.settings = assistant.settings
         self.ready = threading.Event()
         self.startup_error: str | None = None
-        self.max_concurrent_asks = max_concurrent_asks
-        self._asks = threading.BoundedSemaphore(max_concurrent_asks)
+        self.max_concurrent_asks = max_concurrent_asks or self.settings.max_concurrent_asks
+        self._asks = threading.BoundedSemaphore(self.max_concurrent_asks)
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
         self._feedback_lock = threading.Lock()
 
     # -- readiness -----------------------------------------------------------------------
@@ -92,6 +95,30 @@ class ChatService:
 
     def end_ask(self) -> None:
         self._asks.release()
+
+    async def wait_for_ask_slot(self) -> bool:
+        """Take an ask slot, waiting in a bounded line; False when the line is full or the wait too long.
+
+        Waiting happens on the event loop (no thread held), so a burst of clients costs nothing
+        until their turn; beyond max_waiting_asks they are refused at once.
+        """
+        if self.try_begin_ask():
+            return True
+        with self._waiting_lock:
+            if self._waiting >= self.settings.max_waiting_asks:
+                return False
+            self._waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.settings.ask_wait_seconds
+            while loop.time() < deadline:
+                await asyncio.sleep(0.02)
+                if self.try_begin_ask():
+                    return True
+            return False
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
 
     # -- documents -----------------------------------------------------------------------
     @property
