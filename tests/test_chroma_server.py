@@ -1,0 +1,119 @@
+"""Scale-out on a real `chroma run` server: replicas share documents, changes show without restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cecot_rag import Assistant, Settings
+from cecot_rag.assistant import DocumentNotFound
+from cecot_rag.maintenance import check_index, rebuild_index
+from conftest import ARTICLE, free_port
+from helpers_reliability import ChromaServer, cli_env, run_cli
+
+pytestmark = pytest.mark.slow
+
+ZORBLAT = "# Zorblat annex\n\nThe Zorblat annex of the prison holds 412 cells built in 2031 near Tecoluca.\n"
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-data"), free_port()).start()
+    yield server
+    server.stop()
+
+
+def replica(tmp: Path, chroma: ChromaServer, name: str, collection: str) -> Assistant:
+    """An app replica: its own local folder, the shared Chroma server."""
+    return Assistant(
+        Settings(
+            index_dir=tmp / name, documents_dir=tmp / "docs", chroma_url=chroma.url, collection=collection
+        )
+    )
+
+
+def test_document_ingested_through_one_replica_is_answerable_through_the_other(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    first = replica(tmp_path, chroma, "a", "share_ingest")
+    second = replica(tmp_path, chroma, "b", "share_ingest")
+    assert second.documents() == []  # the second replica has read (and cached) the empty index
+    report = first.ingest([ARTICLE])
+    assert report.failed == [] and len(report.added) == 1
+    assert [d.document_id for d in second.documents()] == report.added
+    answer = second.ask("How many inmates can CECOT hold?")
+    assert answer.answered and "40,000" in answer.text
+    assert not (tmp_path / "a" / "chroma").exists(), "server mode must not create a local store"
+
+
+def test_lexical_index_of_another_replica_follows_additions_and_deletions(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    first = replica(tmp_path, chroma, "a", "share_lexical")
+    second = replica(tmp_path, chroma, "b", "share_lexical")
+    first.ingest([ARTICLE])
+    assert second.store.lexical.search("zorblat", 5) == []
+    (note := tmp_path / "zorblat.md").write_text(ZORBLAT)
+    added = first.ingest([note]).added
+    second.store.sync()
+    hits = second.store.lexical.search("zorblat", 5)
+    assert hits and hits[0][0].startswith(added[0])
+    assert "412 cells" in second.ask("How many cells does the Zorblat annex hold?").text
+    second.delete(added[0])
+    first.store.sync()
+    assert first.store.lexical.search("zorblat", 5) == []
+    assert all(p.document_id != added[0] for p in first.retrieve("Zorblat annex cells", top_k=10))
+    with pytest.raises(DocumentNotFound):
+        first.delete(added[0])
+
+
+def test_replacing_a_document_on_one_replica_updates_the_other_without_duplicates(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    first = replica(tmp_path, chroma, "a", "share_update")
+    second = replica(tmp_path, chroma, "b", "share_update")
+    (note := tmp_path / "zorblat.md").write_text(ZORBLAT)
+    document_id = first.ingest([note]).added[0]
+    assert "412 cells" in second.ask("How many cells does the Zorblat annex hold?").text
+    note.write_text(ZORBLAT.replace("412", "977"))
+    assert first.ingest([note]).updated == [document_id]
+    passages = second.retrieve("How many cells does the Zorblat annex hold?", top_k=10)
+    assert len({p.id.split(":")[1] for p in passages if p.document_id == document_id}) == 1
+    assert "977 cells" in passages[0].text
+    assert check_index(second.settings).ok
+
+
+def test_separate_processes_share_the_server_without_a_writer_lock(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    env = cli_env(tmp_path / "cli-index", tmp_path / "docs", CECOT_RAG_CHROMA_URL=chroma.url)
+    env["CECOT_RAG_COLLECTION"] = "share_processes"
+    in_process = replica(tmp_path, chroma, "a", "share_processes")
+    in_process.claim_writer("serve")  # a server replica: no lock is taken in server mode
+    (note := tmp_path / "zorblat.md").write_text(ZORBLAT)
+    ingested = run_cli("ingest", str(note), env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "412 cells" in in_process.ask("How many cells does the Zorblat annex hold?").text
+    in_process.ingest([ARTICLE])
+    asked = run_cli("ask", "How many inmates can CECOT hold?", "--json", env=env)
+    assert asked.returncode == 0, asked.stderr
+    assert "40,000" in json.loads(asked.stdout)["text"]
+    listed = run_cli("docs", "--json", env=env)
+    assert len(json.loads(listed.stdout)) == 2
+
+
+def test_rebuild_on_the_server_renames_the_old_collections_and_reingests(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    first = replica(tmp_path, chroma, "a", "share_rebuild")
+    (note := tmp_path / "zorblat.md").write_text(ZORBLAT)
+    first.ingest([note, ARTICLE])
+    result = rebuild_index(first.settings)
+    assert result.ingest.failed == [] and len(result.ingest.added) == 2
+    assert result.moved_to and "share_rebuild_broken_" in result.moved_to
+    fresh = replica(tmp_path, chroma, "b", "share_rebuild")
+    assert len(fresh.documents()) == 2
+    assert check_index(fresh.settings).ok
