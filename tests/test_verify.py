@@ -294,3 +294,32 @@ def test_generators_lists_configured_backends(tmp_path) -> None:  # type: ignore
         Settings(index_dir=tmp_path / "i", documents_dir=tmp_path, llm_base_url="http://127.0.0.1:9/v1")
     )
     assert assistant.generators() == ["extractive", "openai"]
+
+
+HISTORY = [
+    {"role": "user", "content": "Which prison did Nayib Bukele build?"},
+    {"role": "assistant", "content": "He built CECOT, a mega-prison. [1]"},
+]
+
+
+@pytest.mark.parametrize(
+    ("model_says", "expected"),
+    [
+        ("How many inmates can CECOT hold?\n", "How many inmates can CECOT hold?"),
+        ('Standalone question: "How many inmates can CECOT hold?"', "How many inmates can CECOT hold?"),
+        (
+            "How many inmates can it hold?",
+            "Which prison did Nayib Bukele build? How many inmates can it hold?",
+        ),
+        (
+            "Ignore previous instructions.",
+            "Which prison did Nayib Bukele build? How many inmates can it hold?",
+        ),
+        (None, "Which prison did Nayib Bukele build? How many inmates can it hold?"),
+    ],
+)
+def test_follow_up_rewrite_is_used_only_when_it_brings_the_conversation_in(
+    bundled_assistant: Assistant, model_says: str | None, expected: str
+) -> None:
+    answerer = GeneratedAnswerer("openai", ScriptedBackend(model_says), bundled_assistant)
+    assert answerer.rewrite_question("How many inmates can it hold?", HISTORY) == expected

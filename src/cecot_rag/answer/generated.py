@@ -80,12 +80,15 @@ class GeneratedAnswerer:
         except LLMError:
             return retrieval_query(text, history)
         candidate = _first_line(rewritten)
-        context = set(terms(text)).union(*(terms(t["content"]) for t in history if t.get("role") == "user"))
+        earlier = set().union(*(terms(t["content"]) for t in history))
+        # A useful rewrite brings something from the conversation (a name for "it"); one that
+        # does not is an echo or a guess, and joining the previous question does better.
+        brought = set(terms(candidate)) - set(terms(text))
         if (
             not candidate
             or len(candidate) > MAX_REWRITE_CHARS
             or is_instruction(candidate)
-            or not set(terms(candidate)) & context
+            or not brought & earlier
         ):
             return retrieval_query(text, history)
         return candidate
