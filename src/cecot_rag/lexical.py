@@ -32,6 +32,23 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._terms)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable with its built matrix (the store caches it on disk for a fast cold start)."""
+        with self._lock:
+            if self._dirty:
+                self._build()
+            return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def adopt(self, other: LexicalIndex) -> None:
+        """Take over another index's contents in place (holders of bound methods see them)."""
+        state = other.__getstate__()
+        with self._lock:
+            self.__dict__.update(state)
+
     def add_document(self, document_id: str, passages: Sequence[tuple[str, str]]) -> None:
         with self._lock:
             for pid, text in passages:
