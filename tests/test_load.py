@@ -1,0 +1,206 @@
+"""Load: 16 concurrent clients on the REST API and on the Gradio queue against one `cecot-rag serve`.
+
+Bounded in count (a fixed number of questions per client) and loopback only. Every answer under
+load must equal the answer given to a lone client; an overloaded server answers 503 at once.
+Latency figures are printed (run with -s) for the README; nothing here asserts on speed.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import free_port
+from helpers_reliability import cli_env, run_cli
+from helpers_server import RunningServer, running_server
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 16
+QUESTIONS_PER_CLIENT = 3
+QUESTIONS = {
+    "How many inmates can CECOT hold?": "40,000",
+    "In what year was Nayib Bukele elected president of El Salvador?": "2019",
+    "How many people have been arrested under Bukele's state of emergency?": "75,000",
+    "What was El Salvador's homicide rate in 2015?": "103",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    # Deliberate limits: 4 answers at a time, 32 waiting; beyond that a quick 503. The LLM endpoint
+    # is a closed port: the server must keep answering when that backend is down.
+    with running_server(
+        tmp_path_factory.mktemp("load"),
+        max_concurrent_asks="4",
+        max_waiting_asks="32",
+        ask_wait_seconds="120",
+        llm_base_url=f"http://127.0.0.1:{free_port()}/v1",
+        llm_model="m",
+        llm_timeout="2",
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lone_answers(server: RunningServer) -> dict[str, str]:
+    """What each question gets when nobody else is asking."""
+    answers = {}
+    with httpx.Client(base_url=server.base_url, timeout=120) as client:
+        for question, fact in QUESTIONS.items():
+            response = client.post("/api/v1/ask", json={"question": question})
+            assert response.status_code == 200, response.text
+            answers[question] = response.json()["text"]
+            assert fact in answers[question]
+    return answers
+
+
+def reply_text(content: object) -> str:
+    """The chat message as plain text: text parts joined, the page's Markdown escapes undone."""
+    parts = content if isinstance(content, list) else [content]
+    text = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in parts)
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def report(label: str, latencies: list[float], elapsed: float) -> None:
+    print(
+        f"\n[load] {label}: {len(latencies)} answers, {CLIENTS} clients, "
+        f"p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s, "
+        f"{len(latencies) / elapsed:.2f} answers/s"
+    )
+
+
+def test_sixteen_rest_clients_all_get_the_same_correct_answers_as_a_lone_client(
+    server: RunningServer, lone_answers: dict[str, str]
+) -> None:
+    questions = list(QUESTIONS)
+
+    def client_run(index: int) -> list[tuple[str, int, str, float]]:
+        results = []
+        with httpx.Client(base_url=server.base_url, timeout=300) as client:
+            for turn in range(QUESTIONS_PER_CLIENT):
+                question = questions[(index + turn) % len(questions)]
+                started = time.perf_counter()
+                response = client.post("/api/v1/ask", json={"question": question})
+                text = response.json()["text"] if response.status_code == 200 else response.text
+                results.append((question, response.status_code, text, time.perf_counter() - started))
+        return results
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        runs = list(pool.map(client_run, range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+    results = [result for run in runs for result in run]
+    assert len(results) == CLIENTS * QUESTIONS_PER_CLIENT
+    assert [status for _, status, _, _ in results] == [200] * len(results)
+    for question, _, text, _ in results:
+        assert text == lone_answers[question]
+    report("REST /api/v1/ask", [latency for *_, latency in results], elapsed)
+
+
+def test_sixteen_gradio_queue_clients_all_get_correct_answers(server: RunningServer) -> None:
+    gradio_client = pytest.importorskip("gradio_client")
+    questions = list(QUESTIONS)
+
+    def client_run(index: int) -> list[tuple[str, str, float]]:
+        client = gradio_client.Client(server.base_url + "/", verbose=False)
+        results = []
+        for turn in range(QUESTIONS_PER_CLIENT):
+            question = questions[(index + turn) % len(questions)]
+            started = time.perf_counter()
+            outputs = client.predict(question, [], "extractive", api_name="/respond")
+            results.append((question, reply_text(outputs[0][-1]["content"]), time.perf_counter() - started))
+            client.reset_session()
+        return results
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        runs = list(pool.map(client_run, range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+    results = [result for run in runs for result in run]
+    assert len(results) == CLIENTS * QUESTIONS_PER_CLIENT
+    for question, reply, _ in results:
+        assert QUESTIONS[question] in reply, reply
+    report("Gradio queue /respond", [latency for *_, latency in results], elapsed)
+
+
+def test_overloaded_server_refuses_the_excess_with_503_instead_of_hanging(
+    server: RunningServer, lone_answers: dict[str, str]
+) -> None:
+    burst = 80  # far beyond 4 answering + 32 waiting
+    question = "How many inmates can CECOT hold?"
+
+    def one(_: int) -> tuple[int, str, float]:
+        started = time.perf_counter()
+        with httpx.Client(base_url=server.base_url, timeout=300) as client:
+            response = client.post("/api/v1/ask", json={"question": question})
+        body = response.json()
+        text = body["text"] if response.status_code == 200 else str(body.get("detail", body))
+        return response.status_code, text, time.perf_counter() - started
+
+    with ThreadPoolExecutor(burst) as pool:
+        results = list(pool.map(one, range(burst)))
+    statuses = [status for status, _, _ in results]
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(503) >= burst - 36 - 4, "the excess was queued instead of refused"
+    assert statuses.count(200) >= 4
+    for status, body, _ in results:
+        if status == 503:
+            assert "retry shortly" in body
+        else:
+            assert body == lone_answers[question]
+    refused = [latency for status, _, latency in results if status == 503]
+    answered = [latency for status, _, latency in results if status == 200]
+    print(
+        f"\n[load] burst of {burst}: {len(answered)} answered (median {statistics.median(answered):.2f} s), "
+        f"{len(refused)} refused with 503 (median {statistics.median(refused):.2f} s)"
+    )
+    # The server is still healthy afterwards.
+    assert httpx.get(f"{server.base_url}/healthz", timeout=60).status_code == 200
+
+
+def test_cli_ingest_is_refused_while_serve_holds_the_same_index(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    note = tmp_path / "note.md"
+    note.write_text("# Note\n\nA note that must not be written behind the server's back.\n")
+    refused = run_cli("ingest", str(note), env=cli_env(server.index_dir, server.documents_dir))
+    assert refused.returncode == 1
+    assert "in use by another cecot-rag process" in refused.stderr
+    assert "cecot-rag serve" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    documents = httpx.get(f"{server.base_url}/api/v1/documents", timeout=60).json()
+    assert [d["title"] for d in documents if d["title"] == "Note"] == []
+
+
+def test_server_keeps_answering_while_the_llm_endpoint_is_down(
+    server: RunningServer, lone_answers: dict[str, str]
+) -> None:
+    question = "How many inmates can CECOT hold?"
+    with httpx.Client(base_url=server.base_url, timeout=300) as client:
+        with ThreadPoolExecutor(4) as pool:
+            failing = [
+                pool.submit(client.post, "/api/v1/ask", json={"question": question, "generator": "openai"})
+                for _ in range(3)
+            ]
+            healthy = [pool.submit(client.post, "/api/v1/ask", json={"question": question}) for _ in range(3)]
+        for future in failing:
+            response = future.result()
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert "could not be reached" in body["notice"] and "40,000" in body["text"]
+        for future in healthy:
+            assert future.result().json()["text"] == lone_answers[question]
+        assert client.get("/healthz").status_code == 200
