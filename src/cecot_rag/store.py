@@ -236,8 +236,14 @@ class PassageStore:
             ids=[record.document_id], embeddings=[_PLACEHOLDER], metadatas=[record.metadata()]
         )
         self._bump_revision()
+        # Versions another writer (a replica on a shared Chroma server) is still writing are kept:
+        # deleting them would let that writer commit a record whose passages are gone.
+        writing = self.records.get(
+            where={"$and": [{"kind": "pending"}, {"document_id": record.document_id}]}, include=["metadatas"]
+        )
+        keep = {record.version} | {str((m or {}).get("version", "")) for m in writing["metadatas"] or []}
         self.passages.delete(
-            where={"$and": [{"document_id": record.document_id}, {"version": {"$ne": record.version}}]}
+            where={"$and": [{"document_id": record.document_id}, {"version": {"$nin": sorted(keep)}}]}
         )
         self.records.delete(ids=[f"{PENDING_PREFIX}{record.document_id}:{record.version}"])
 
