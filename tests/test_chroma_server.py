@@ -117,3 +117,32 @@ def test_rebuild_on_the_server_renames_the_old_collections_and_reingests(
     fresh = replica(tmp_path, chroma, "b", "share_rebuild")
     assert len(fresh.documents()) == 2
     assert check_index(fresh.settings).ok
+
+
+def test_a_commit_on_one_replica_keeps_the_version_another_replica_is_still_writing(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    first = replica(tmp_path, chroma, "a", "share_race")
+    second = replica(tmp_path, chroma, "b", "share_race")
+    (note := tmp_path / "zorblat.md").write_text(ZORBLAT)
+    document_id = first.ingest([note]).added[0]
+    # The second replica is half-way through writing its own new version of the same document.
+    record = second.store.record(document_id)
+    assert record is not None
+    passages = [
+        p.model_copy(update={"id": f"{document_id}:slowver:00000"}) for p in second.retrieve("Zorblat", 1)
+    ]
+    second.store.begin(document_id, "slowver")
+    second.store.write_passages(passages, "slowver", second.embedder.embed([p.text for p in passages]))
+    note.write_text(ZORBLAT.replace("412", "977"))
+    assert first.ingest([note]).updated == [document_id]
+    assert f"{document_id}:slowver:00000" in first.store.all_passage_ids(), (
+        "the other writer's passages were lost"
+    )
+    # The slow writer commits last and wins, with its passages; the first replica follows.
+    record.version, record.passages = "slowver", 1
+    second.store.commit(record)
+    assert [p.id for p in first.retrieve("Zorblat annex cells", top_k=5) if p.document_id == document_id] == [
+        f"{document_id}:slowver:00000"
+    ]
+    assert check_index(first.settings).ok
