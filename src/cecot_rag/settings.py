@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         default=PACKAGED_MODEL,
         description="The packaged MiniLM, or any sentence-transformers name or local path.",
     )
+    embedding_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Torch CPU threads for the embedding model (0: torch's default, one per core). "
+        "One thread answers questions several times faster on a small or shared machine.",
+    )
     top_k: int = Field(default=5, ge=1, le=50)
     max_chunk_tokens: int = Field(
         default=200, ge=32, description="Word pieces per passage (the model embeds at most 256)."
