@@ -33,17 +33,29 @@ def _load(name: str) -> SentenceTransformer:
     return SentenceTransformer(resolve_model_path(name), device="cpu")
 
 
+def _use_threads(threads: int) -> None:
+    """Set torch's intra-op threads (process-wide). With two threads on two busy cores, each small
+    forward pass waits for both: a question embeds 5-8x slower than with one (measured, issue 6)."""
+    import torch
+
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 class Embedder:
     """Normalised embeddings for passages and questions, and word-piece counts for chunking."""
 
-    def __init__(self, model_name: str = PACKAGED_MODEL, batch_size: int = 32) -> None:
+    def __init__(self, model_name: str = PACKAGED_MODEL, batch_size: int = 32, threads: int = 1) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
+        self.threads = threads
         self._lock = threading.Lock()
 
     @property
     def model(self) -> SentenceTransformer:
-        return _load(self.model_name)
+        model = _load(self.model_name)
+        _use_threads(self.threads)
+        return model
 
     @property
     def max_tokens(self) -> int:
