@@ -58,7 +58,7 @@ class Assistant:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = Embedder(self.settings.embedding_model)
+        self.embedder = Embedder(self.settings.embedding_model, threads=self.settings.embedding_threads)
         self._store: PassageStore | None = None
         self._store_lock = threading.Lock()
         self._answerers: dict[str, Answerer] = {}
