@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -42,6 +43,10 @@ def _use_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+# About 1.5 KB a sentence: 20,000 recent answer sentences and windows cost ~30 MB.
+SENTENCE_CACHE_SIZE = 20_000
+
+
 class Embedder:
     """Normalised embeddings for passages and questions, and word-piece counts for chunking."""
 
@@ -50,6 +55,8 @@ class Embedder:
         self.batch_size = batch_size
         self.threads = threads
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def model(self) -> SentenceTransformer:
@@ -96,3 +103,18 @@ class Embedder:
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
+        """Like embed, remembering recent texts: answer sentences recur across questions."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            if missing:
+                self._cache.update(zip(missing, self.embed(missing), strict=True))
+            for text in texts:
+                self._cache.move_to_end(text)
+            rows = np.vstack([self._cache[t] for t in texts])
+            while len(self._cache) > SENTENCE_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return rows

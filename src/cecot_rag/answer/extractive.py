@@ -74,7 +74,7 @@ class ExtractiveAnswerer:
             query_vec = self.embedder.embed_one(question.retrieval_query)
         texts = [c[3] for c in candidates]
         unique = list(dict.fromkeys(texts + windows))
-        vectors = dict(zip(unique, self.embedder.embed(unique) @ query_vec, strict=True))
+        vectors = dict(zip(unique, self.embedder.embed_cached(unique) @ query_vec, strict=True))
         weights = self._term_weights(question)
         total = sum(weights.values()) or 1.0
         asked_numbers = {w for w in words(question.text) if w.isdigit()}
