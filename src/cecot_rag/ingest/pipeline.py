@@ -23,6 +23,9 @@ from cecot_rag.settings import Settings
 from cecot_rag.store import DocumentRecord, PassageStore, now_iso
 
 CHUNKER_VERSION = "1"
+# Documents are embedded together until this many passages are queued: one large encode call
+# pads and batches far better than one small call per document.
+EMBED_BATCH_PASSAGES = 256
 
 
 @dataclass
@@ -73,6 +76,17 @@ def expand_sources(sources: Iterable[str | Path]) -> tuple[list[str], list[Faile
     return list(dict.fromkeys(found)), failed
 
 
+@dataclass
+class PreparedDocument:
+    """A loaded, chunked document waiting to be embedded and committed."""
+
+    document: LoadedDocument
+    document_id: str
+    version: str
+    passages: list[Passage]
+    updated: bool
+
+
 class IngestPipeline:
     def __init__(self, settings: Settings, store: PassageStore, embedder: Embedder) -> None:
         self.settings = settings
@@ -87,10 +101,17 @@ class IngestPipeline:
         found, failed = expand_sources(sources)
         report.failed.extend(failed)
         records = self.store.records_by_id()
+        queue: list[PreparedDocument] = []
         for index, source in enumerate(found):
             if progress and progress.on_source:
                 progress.on_source(source, index, len(found))
-            self._ingest_one(source, records, report, progress)
+            prepared = self._prepare(source, records, report)
+            if prepared is not None:
+                queue.append(prepared)
+            if sum(len(p.passages) for p in queue) >= EMBED_BATCH_PASSAGES:
+                self._write(queue, records, report, progress)
+                queue = []
+        self._write(queue, records, report, progress)
         if prune:
             for record in records.values():
                 if not is_url(record.source) and not Path(record.source).exists():
@@ -98,14 +119,10 @@ class IngestPipeline:
                     report.removed.append(record.document_id)
         return report
 
-    def _ingest_one(
-        self,
-        source: str,
-        records: dict[str, DocumentRecord],
-        report: IngestReport,
-        progress: Progress | None,
-    ) -> None:
-        canonical = canonical_source(source)
+    def _prepare(
+        self, source: str, records: dict[str, DocumentRecord], report: IngestReport
+    ) -> PreparedDocument | None:
+        """Load and chunk one source; None when it is unchanged or failed (noted in the report)."""
         document_id = document_id_for(source)
         previous = records.get(document_id)
         try:
@@ -125,39 +142,55 @@ class IngestPipeline:
                     and sha256(path.read_bytes()) == previous.file_hash
                 ):
                     report.unchanged.append(document_id)
-                    return
+                    return None
                 document = load_file(path, self.settings.max_upload_bytes)
         except LoadError as exc:
             report.failed.append(FailedSource(source=source, reason=str(exc)))
-            return
+            return None
         except OSError as exc:
             report.failed.append(FailedSource(source=source, reason=f"cannot read ({exc.strerror or exc})"))
-            return
-        document.source = canonical
+            return None
+        document.source = canonical_source(source)
         version = self._version(document)
         if previous is not None and previous.version == version:
             report.unchanged.append(document_id)
-            return
+            return None
         passages = self.passages_for(document, document_id, version)
-        embeddings = self.embedder.embed(
-            [p.text for p in passages], progress=progress.on_passages if progress else None
-        )
-        self.store.begin(document_id, version)
-        self.store.write_passages(passages, version, embeddings)
-        record = DocumentRecord(
-            document_id=document_id,
-            title=document.title,
-            source=canonical,
-            version=version,
-            file_hash=document.content_hash,
-            passages=len(passages),
-            ingested_at=now_iso(),
-            author=document.metadata.get("author", ""),
-        )
-        self.store.commit(record)
-        records[document_id] = record
-        (report.updated if previous is not None else report.added).append(document_id)
-        report.passages += len(passages)
+        return PreparedDocument(document, document_id, version, passages, updated=previous is not None)
+
+    def _write(
+        self,
+        queue: list[PreparedDocument],
+        records: dict[str, DocumentRecord],
+        report: IngestReport,
+        progress: Progress | None,
+    ) -> None:
+        """Embed the queued documents in one pass (small per-document batches cost ~2x the CPU),
+        then write and commit each document on its own, so a crash loses at most uncommitted ones."""
+        if not queue:
+            return
+        texts = [p.text for item in queue for p in item.passages]
+        embeddings = self.embedder.embed(texts, progress=progress.on_passages if progress else None)
+        offset = 0
+        for item in queue:
+            count = len(item.passages)
+            self.store.begin(item.document_id, item.version)
+            self.store.write_passages(item.passages, item.version, embeddings[offset : offset + count])
+            offset += count
+            record = DocumentRecord(
+                document_id=item.document_id,
+                title=item.document.title,
+                source=item.document.source,
+                version=item.version,
+                file_hash=item.document.content_hash,
+                passages=count,
+                ingested_at=now_iso(),
+                author=item.document.metadata.get("author", ""),
+            )
+            self.store.commit(record)
+            records[item.document_id] = record
+            (report.updated if item.updated else report.added).append(item.document_id)
+            report.passages += count
 
     def _version(self, document: LoadedDocument) -> str:
         key = "\x00".join(
