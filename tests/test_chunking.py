@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from tests.conftest import ARTICLE
+
 from cecot_rag.embedding import Embedder
 from cecot_rag.ingest.chunking import chunk_text
 from cecot_rag.text import sentence_spans, terms, words
-from tests.conftest import ARTICLE
 
 
 def test_sentences_split_on_terminal_punctuation_but_not_abbreviations() -> None:

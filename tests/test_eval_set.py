@@ -24,11 +24,21 @@ REQUIRED_KEYS = {
     "history": list,
 }
 
-_QUOTE_MAP = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"',
-    "\u2013": "-", "\u2014": "-", "\u2011": "-", "\u00a0": " ",
-})
+_QUOTE_MAP = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2011": "-",
+        "\u00a0": " ",
+    }
+)
 
 
 def normalize(text: str) -> str:
@@ -45,7 +55,7 @@ def strip_front_matter(text: str) -> str:
     if text.startswith("---"):
         match = re.match(r"---\s*\n.*?\n---\s*\n", text, flags=re.DOTALL)
         if match:
-            return text[match.end():]
+            return text[match.end() :]
     return text
 
 
