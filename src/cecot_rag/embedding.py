@@ -104,6 +104,10 @@ class Embedder:
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
     def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
         """Like embed, remembering recent texts: answer sentences recur across questions."""
         if not texts:
