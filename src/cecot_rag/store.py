@@ -33,7 +33,7 @@ STALE_PENDING_SECONDS = 3600.0
 # Rebuilding the catalog and BM25 from Chroma costs ~0.5 s per 1,000 passages (scan + stemming), so a
 # large index keeps a snapshot of them beside it, valid only for the revision it was taken at.
 CATALOG_CACHE = "catalog-cache.pkl"
-CATALOG_CACHE_FORMAT = 1
+CATALOG_CACHE_FORMAT = 2  # 2: compact BM25 postings
 CATALOG_CACHE_MIN_PASSAGES = 2000
 _PLACEHOLDER = [1.0]  # document records carry no meaningful vector
 

@@ -1,0 +1,60 @@
+"""BM25: compound words, whole-document removal, IDF of vanished terms, fusion."""
+
+from __future__ import annotations
+
+import pickle
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cecot_rag.lexical import LexicalIndex
+from cecot_rag.retrieve import reciprocal_rank_fusion
+
+
+def index_of(**documents: list[tuple[str, str]]) -> LexicalIndex:
+    index = LexicalIndex()
+    for document_id, passages in documents.items():
+        index.add_document(document_id, passages)
+    return index
+
+
+def test_a_search_for_a_word_finds_its_hyphenated_compounds() -> None:
+    index = index_of(
+        d1=[("p1", "Honduras plans a CECOT-style mega-prison.")], d2=[("p2", "Gardens in Quito.")]
+    )
+    assert [pid for pid, _ in index.search("CECOT prison", 5)] == ["p1"]
+    assert [pid for pid, _ in index.search("MS-13", 5)] == []
+
+
+def test_removing_a_document_removes_all_its_passages_and_their_weight() -> None:
+    index = index_of(
+        d1=[("p1", "CECOT holds 40,000 inmates."), ("p2", "Ecuador plans ultra-secure prisons.")],
+        d2=[("p3", "Medellín and Operación Convivencia.")],
+    )
+    assert index.idf("ecuador") < index.idf("zzzz")
+    assert index.remove_document("d1") == ["p1", "p2"]
+    assert index.search("Ecuador CECOT", 5) == []
+    assert index.idf("ecuador") == index.idf("zzzz")  # a vanished term weighs as an unknown one
+    assert [pid for pid, _ in index.search("Convivencia", 5)] == ["p3"]
+
+
+def test_numbers_match_with_or_without_digit_grouping() -> None:
+    index = index_of(d1=[("p1", "a capacity of 40,000 inmates")], d2=[("p2", "some other text")])
+    assert [pid for pid, _ in index.search("40000", 5)] == ["p1"]
+
+
+def test_the_index_survives_pickling_with_its_matrix() -> None:
+    index = index_of(d1=[("p1", "Bukele and CECOT"), ("p2", "Noboa and Ecuador")])
+    copy = pickle.loads(pickle.dumps(index))
+    assert copy.search("Ecuador", 3) == index.search("Ecuador", 3)
+
+
+@given(st.lists(st.lists(st.sampled_from("abcdefgh"), unique=True, max_size=8), max_size=4))
+def test_fusion_lists_each_item_once_best_first(rankings: list[list[str]]) -> None:
+    fused = reciprocal_rank_fusion(rankings)
+    items = [item for item, _ in fused]
+    assert len(items) == len(set(items)) == len({x for r in rankings for x in r})
+    scores = [score for _, score in fused]
+    assert scores == sorted(scores, reverse=True)
+    if rankings and rankings[0] and all(r[:1] == rankings[0][:1] for r in rankings):
+        assert items[0] == rankings[0][0]
