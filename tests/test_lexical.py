@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,7 +35,7 @@ def test_removing_a_document_removes_all_its_passages_and_their_weight() -> None
     assert index.idf("ecuador") < index.idf("zzzz")
     assert index.remove_document("d1") == ["p1", "p2"]
     assert index.search("Ecuador CECOT", 5) == []
-    assert index.idf("ecuador") == index.idf("zzzz")  # a vanished term weighs as an unknown one
+    assert index.idf("ecuador") == pytest.approx(index.idf("zzzz"))  # a vanished term weighs as unknown
     assert [pid for pid, _ in index.search("Convivencia", 5)] == ["p3"]
 
 
