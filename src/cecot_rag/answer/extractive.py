@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from cecot_rag.answer.base import Evidence, Question, abstention, number_citations
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
@@ -27,7 +29,8 @@ PASSAGE_WEIGHT = 0.1
 # A number the question names (a year, a count) that a sentence and its context lack makes that
 # sentence weak evidence: "the homicide rate in 2023" is not answered by the rate in 2015.
 MISSING_NUMBER_FACTOR = 0.8
-KEEP_RATIO = 0.85  # further answer sentences must score at least this share of the best one
+KEEP_RATIO = 0.85
+WINDOW_CANDIDATES = 12  # further answer sentences must score at least this share of the best one
 MIN_SENTENCE_WORDS = 4
 
 
@@ -56,46 +59,58 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
 
     def score_sentences(self, question: Question, passages: list[Passage]) -> list[ScoredSentence]:
-        """Every sentence of the passages with its evidence score, best first."""
-        candidates: list[tuple[Passage, int, int, str]] = []
-        windows: list[str] = []
+        """The most promising sentences of the passages with their evidence scores, best first.
+
+        Windows cost a second embedding per sentence, so they are embedded only for the
+        WINDOW_CANDIDATES sentences that lead on everything else.
+        """
+        candidates: list[tuple[Passage, int, int, str, str]] = []
         for passage in passages:
             spans = sentence_spans(passage.text)
             for i, span in enumerate(spans):
                 sentence = passage.text[span.start : span.end]
                 # Questions (often headings) are never answers.
                 if len(words(sentence)) >= MIN_SENTENCE_WORDS and not sentence.endswith("?"):
-                    candidates.append((passage, span.start, span.end, sentence))
-                    windows.append(passage.text[spans[max(0, i - 1)].start : span.end])
+                    window = passage.text[spans[max(0, i - 1)].start : span.end]
+                    candidates.append((passage, span.start, span.end, sentence, window))
         if not candidates:
             return []
         query_vec = question.query_embedding
         if query_vec is None:
             query_vec = self.embedder.embed_one(question.retrieval_query)
-        texts = [c[3] for c in candidates]
-        unique = list(dict.fromkeys(texts + windows))
-        vectors = dict(zip(unique, self.embedder.embed_cached(unique) @ query_vec, strict=True))
+        similarity = self._similarities([c[3] for c in candidates], query_vec)
         weights = self._term_weights(question)
         total = sum(weights.values()) or 1.0
-        asked_numbers = {w for w in words(question.text) if w.isdigit()}
-        scored = []
-        for (passage, start, end, sentence), window in zip(candidates, windows, strict=True):
+        partial: list[tuple[float, float]] = []  # (score without the window term, coverage)
+        for passage, _, _, sentence, _ in candidates:
             present = set(terms(sentence))
             coverage = sum(w for t, w in weights.items() if t in present) / total
-            similarity = float(vectors[sentence])
             score = (
-                SENTENCE_WEIGHT * similarity
-                + WINDOW_WEIGHT * float(vectors[window])
+                SENTENCE_WEIGHT * similarity[sentence]
                 + COVERAGE_WEIGHT * coverage
                 + PASSAGE_WEIGHT * (passage.similarity or 0.0)
             )
+            partial.append((score, coverage))
+        leading = sorted(range(len(candidates)), key=lambda i: -partial[i][0])[:WINDOW_CANDIDATES]
+        window_similarity = self._similarities([candidates[i][4] for i in leading], query_vec)
+        asked_numbers = {w for w in words(question.text) if w.isdigit()}
+        scored = []
+        for i in leading:
+            passage, start, end, sentence, window = candidates[i]
+            score = partial[i][0] + WINDOW_WEIGHT * window_similarity[window]
             if asked_numbers - set(words(window)):
                 score *= MISSING_NUMBER_FACTOR
             scored.append(
-                ScoredSentence(Evidence(passage, start, end), sentence, score, similarity, coverage)
+                ScoredSentence(
+                    Evidence(passage, start, end), sentence, score, similarity[sentence], partial[i][1]
+                )
             )
         scored.sort(key=lambda s: -s.score)
         return scored
+
+    def _similarities(self, texts: list[str], query_vec: np.ndarray) -> dict[str, float]:
+        unique = list(dict.fromkeys(texts))
+        return dict(zip(unique, (self.embedder.embed_cached(unique) @ query_vec).tolist(), strict=True))
 
     def _term_weights(self, question: Question) -> dict[str, float]:
         """Content terms of the question (weight 1) and of earlier user turns (weight 0.5), by IDF."""
