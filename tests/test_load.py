@@ -154,8 +154,11 @@ def test_overloaded_server_refuses_the_excess_with_503_instead_of_hanging(
         results = list(pool.map(one, range(burst)))
     statuses = [status for status, _, _ in results]
     assert set(statuses) <= {200, 503}
-    assert statuses.count(503) >= burst - 36 - 4, "the excess was queued instead of refused"
-    assert statuses.count(200) >= 4
+    # How many get in depends on how fast answers free their slots while the burst arrives (a
+    # cached answer takes milliseconds), so the bounds are: the whole capacity (4 answering + 32
+    # waiting) was used, and beyond it requests were refused rather than queued without limit.
+    assert statuses.count(200) >= 36, "requests were refused while there was room"
+    assert statuses.count(503) >= 1, "the excess was queued instead of refused"
     for status, body, _ in results:
         if status == 503:
             assert "retry shortly" in body
