@@ -1,14 +1,16 @@
 """Sanity checks for the curated answer-quality evaluation set (eval/cecot.jsonl).
 
-Self-contained: only the standard library and pytest; no project imports.
+Facts are matched with the evaluation's own normaliser, so a fact that passes here can be found
+in an answer by `cecot-rag eval`.
 """
 
 import json
 import re
-import unicodedata
 from pathlib import Path
 
 import pytest
+
+from cecot_rag.evaluation.metrics import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_PATH = ROOT / "eval" / "cecot.jsonl"
@@ -23,33 +25,6 @@ REQUIRED_KEYS = {
     "answerable": bool,
     "history": list,
 }
-
-_QUOTE_MAP = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2011": "-",
-        "\u00a0": " ",
-    }
-)
-
-
-def normalize(text: str) -> str:
-    """Lowercase, strip accents, unify quotes/dashes, drop digit-grouping
-    separators ("40,000" / "40 000" -> "40000") and collapse whitespace."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.translate(_QUOTE_MAP).lower()
-    text = re.sub(r"(?<=\d)[,\s](?=\d{3}(?!\d))", "", text)
-    return re.sub(r"\s+", " ", text).strip()
-
 
 def strip_front_matter(text: str) -> str:
     if text.startswith("---"):
