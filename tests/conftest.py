@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -31,6 +34,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_http_ok(
+    process: subprocess.Popen,  # type: ignore[type-arg]
+    url: str,
+    seconds: float,
+    what: str,
+    log: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll url until it answers 200; RuntimeError (with the log) if the process exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log()}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not answer {url} within {seconds:g} s:\n{log()}")
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:

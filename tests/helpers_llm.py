@@ -7,18 +7,15 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from cecot_rag import Answer, Assistant
 from cecot_rag.answer.llm import PACKAGED_GEMMA, ChatBackend, Messages, resolve_model_path
 from cecot_rag.answer.verify import Verifier, split_generated
-from conftest import free_port
+from conftest import free_port, wait_for_http_ok
 
 SERVER_STARTUP_SECONDS = 240
 MARKER = re.compile(r"\[(\d+)\]")
@@ -64,18 +61,13 @@ def llama_server(tmp: Path) -> Iterator[LlamaServer]:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     server = LlamaServer(f"http://127.0.0.1:{port}/v1", log_path, process)
     try:
-        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{server.base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_for_http_ok(
+            process,
+            f"{server.base_url}/models",
+            SERVER_STARTUP_SECONDS,
+            "llama_cpp.server",
+            lambda: log_path.read_text()[-3000:],
+        )
         yield server
     finally:
         process.terminate()

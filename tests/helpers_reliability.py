@@ -8,15 +8,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 from cecot_rag import Settings
 from cecot_rag.embedding import Embedder
 from cecot_rag.store import PassageStore
+from conftest import wait_for_http_ok
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "cecot-rag")
@@ -152,18 +150,12 @@ class ChromaServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("chroma run did not answer its heartbeat in time")
+        try:
+            wait_for_http_ok(self.process, f"{self.url}/api/v2/heartbeat", timeout, "chroma run")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

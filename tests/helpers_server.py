@@ -6,15 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from conftest import DOCUMENTS, free_port
+from conftest import DOCUMENTS, free_port, wait_for_http_ok
 
 STARTUP_LIMIT_SECONDS = 300  # the model loads and the bundled corpus is ingested first, on a busy CI box
 
@@ -66,7 +63,9 @@ def running_server(tmp: Path, *args: str, **settings: str) -> Iterator[RunningSe
         )
     server = RunningServer(f"http://127.0.0.1:{port}", tmp / "index", documents, process, log_path)
     try:
-        _wait_until_healthy(server)
+        wait_for_http_ok(
+            process, f"{server.base_url}/healthz", STARTUP_LIMIT_SECONDS, "cecot-rag serve", server.log
+        )
         yield server
     finally:
         process.terminate()
@@ -75,17 +74,3 @@ def running_server(tmp: Path, *args: str, **settings: str) -> Iterator[RunningSe
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
-
-
-def _wait_until_healthy(server: RunningServer) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"cecot-rag serve exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"cecot-rag serve did not become healthy:\n{server.log()}")
