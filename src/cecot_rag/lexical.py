@@ -55,7 +55,7 @@ class LexicalIndex:
     def add_document(self, document_id: str, passages: Sequence[tuple[str, str]]) -> None:
         with self._lock:
             for pid, text in passages:
-                counts = Counter(terms(text, split_compounds=True))
+                counts = Counter(terms(text))
                 ids = [self._term_ids.setdefault(term, len(self._term_ids)) for term in counts]
                 self._terms[pid] = (
                     np.asarray(ids, dtype=np.int32),
@@ -109,7 +109,7 @@ class LexicalIndex:
                 self._build()
             if self._matrix is None or not self._ids:
                 return []
-            query_counts = Counter(t for t in terms(query, split_compounds=True) if t in self._vocab)
+            query_counts = Counter(t for t in terms(query) if t in self._vocab)
             if not query_counts:
                 return []
             cols = [self._vocab[t] for t in query_counts]

@@ -271,17 +271,8 @@ def words(text: str) -> list[str]:
     return _WORD.findall(folded)
 
 
-def terms(text: str, split_compounds: bool = False) -> list[str]:
-    """Stemmed content words for lexical matching (stop words dropped).
-
-    With split_compounds a hyphenated word also counts by its parts, so a search for "CECOT"
-    finds "CECOT-style" (and "MS-13" still finds "MS-13").
-    """
-    tokens: list[str] = []
-    for word in words(text):
-        word = word.replace("'s", "")
-        tokens.append(word)
-        if split_compounds and "-" in word:
-            tokens.extend(word.split("-"))
+def terms(text: str) -> list[str]:
+    """Stemmed content words for lexical matching (stop words dropped)."""
+    tokens = [w.replace("'s", "") for w in words(text)]
     tokens = [w for w in tokens if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
     return _stemmer().stemWords(tokens) if tokens else []
