@@ -26,6 +26,7 @@ REQUIRED_KEYS = {
     "history": list,
 }
 
+
 def strip_front_matter(text: str) -> str:
     if text.startswith("---"):
         match = re.match(r"---\s*\n.*?\n---\s*\n", text, flags=re.DOTALL)
