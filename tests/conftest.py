@@ -57,6 +57,16 @@ def wait_for_http_ok(
     raise RuntimeError(f"{what} did not answer {url} within {seconds:g} s:\n{log()}")
 
 
+def stop_process(process: subprocess.Popen, grace: float = 30) -> None:  # type: ignore[type-arg]
+    """Ask a server process to stop; kill it if it has not within grace seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
 def make_settings(tmp: Path, **overrides: object) -> Settings:
     """Settings for a fresh index under tmp, documents from a copy of the bundled corpus."""
     docs = tmp / "documents"

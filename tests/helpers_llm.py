@@ -15,7 +15,7 @@ from pathlib import Path
 from cecot_rag import Answer, Assistant
 from cecot_rag.answer.llm import PACKAGED_GEMMA, ChatBackend, Messages, resolve_model_path
 from cecot_rag.answer.verify import Verifier, split_generated
-from conftest import free_port, wait_for_http_ok
+from conftest import free_port, stop_process, wait_for_http_ok
 
 SERVER_STARTUP_SECONDS = 240
 MARKER = re.compile(r"\[(\d+)\]")
@@ -70,12 +70,7 @@ def llama_server(tmp: Path) -> Iterator[LlamaServer]:
         )
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace=20)
 
 
 class ScriptedBackend(ChatBackend):

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import DOCUMENTS, free_port, wait_for_http_ok
+from conftest import DOCUMENTS, free_port, stop_process, wait_for_http_ok
 
 STARTUP_LIMIT_SECONDS = 300  # the model loads and the bundled corpus is ingested first, on a busy CI box
 
@@ -68,9 +68,4 @@ def running_server(tmp: Path, *args: str, **settings: str) -> Iterator[RunningSe
         )
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_process(process, grace=30)
