@@ -33,8 +33,7 @@ class HybridRetriever:
         self.candidates = candidates
 
     def retrieve(self, query: str, top_k: int, query_embedding: np.ndarray | None = None) -> list[Passage]:
-        self.store.sync()
-        if self.store.passage_count() == 0:
+        if self.store.passage_count() == 0:  # brings the store in step with Chroma
             return []
         if query_embedding is None:
             query_embedding = self.embedder.embed_one(query)
@@ -43,15 +42,15 @@ class HybridRetriever:
         lexical = self.store.lexical.search(query, n)
         fused = reciprocal_rank_fusion([[pid for pid, _ in dense], [pid for pid, _ in lexical]])
         similarity = dict(dense)
-        chosen = [(pid, score) for pid, score in fused if self.store.catalog_passage(pid)][:top_k]
-        missing = [pid for pid, _ in chosen if pid not in similarity]
+        chosen = [
+            (passage, score)
+            for pid, score in fused
+            if (passage := self.store.catalog_passage(pid)) is not None
+        ][:top_k]
+        missing = [p.id for p, _ in chosen if p.id not in similarity]
         for pid, vector in self.store.embeddings(missing).items():
             similarity[pid] = float(np.dot(vector, query_embedding))
-        results: list[Passage] = []
-        for pid, score in chosen:
-            passage = self.store.catalog_passage(pid)
-            if passage is not None:
-                results.append(
-                    passage.model_copy(update={"score": round(score, 6), "similarity": similarity.get(pid)})
-                )
-        return results
+        return [
+            p.model_copy(update={"score": round(score, 6), "similarity": similarity.get(p.id)})
+            for p, score in chosen
+        ]

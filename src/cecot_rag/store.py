@@ -339,23 +339,19 @@ class PassageStore:
                 os.unlink(handle.name)
 
     def _load_passages(self, fresh: list[DocumentRecord], full: bool) -> None:
-        wanted = {rec.document_id: rec.version for rec in fresh}
+        wanted = {rec.document_id: rec for rec in fresh}
         loaded: dict[str, list[Passage]] = {doc_id: [] for doc_id in wanted}
         for ids, texts, metas in self._scan(None if full else list(wanted)):
             for pid, text, meta in zip(ids, texts, metas, strict=False):
                 meta = meta or {}
-                doc_id = str(meta.get("document_id", ""))
-                if wanted.get(doc_id) != meta.get("version"):
+                record = wanted.get(str(meta.get("document_id", "")))
+                if record is None or record.version != meta.get("version"):
                     continue
-                loaded[doc_id].append(_passage_from(pid, text or "", meta, self._title(fresh, doc_id)))
+                loaded[record.document_id].append(_passage_from(pid, text or "", meta, record.title))
         for doc_id, passages in loaded.items():
             for passage in passages:
                 self._catalog[passage.id] = passage
             self.lexical.add_document(doc_id, [(p.id, p.text) for p in passages])
-
-    @staticmethod
-    def _title(records: list[DocumentRecord], doc_id: str) -> str:
-        return next((r.title for r in records if r.document_id == doc_id), "")
 
     def _scan(self, document_ids: list[str] | None) -> Iterable[tuple[list[str], list[str], list[Any]]]:
         where = None if document_ids is None else {"document_id": {"$in": document_ids}}
