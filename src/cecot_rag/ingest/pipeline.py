@@ -36,14 +36,14 @@ class Progress:
     on_passages: Callable[[int], None] | None = None  # passages embedded so far in this source
 
 
+def canonical_source(source: str) -> str:
+    """A URL as given; a path made absolute, so one file always has one name."""
+    return source if is_url(source) else str(Path(source).expanduser().resolve())
+
+
 def document_id_for(source: str) -> str:
     """A stable id for a source: the same path or URL always gives the same id."""
-    key = source if is_url(source) else str(Path(source).expanduser().resolve())
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
-
-
-def canonical_source(source: str) -> str:
-    return source if is_url(source) else str(Path(source).expanduser().resolve())
+    return hashlib.sha1(canonical_source(source).encode("utf-8")).hexdigest()[:16]
 
 
 def expand_sources(sources: Iterable[str | Path]) -> tuple[list[str], list[FailedSource]]:
