@@ -10,7 +10,7 @@ from typing import Any
 
 from cecot_rag.answer.base import Answerer, Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
-from cecot_rag.embedding import Embedder
+from cecot_rag.embedding import embedder_for
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
 from cecot_rag.locking import WriterLock
 from cecot_rag.models import Answer, DocumentInfo, IngestReport, Passage
@@ -58,7 +58,7 @@ class Assistant:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = Embedder(self.settings.embedding_model, threads=self.settings.embedding_threads)
+        self.embedder = embedder_for(self.settings)
         self._store: PassageStore | None = None
         self._store_lock = threading.Lock()
         self._answerers: dict[str, Answerer] = {}

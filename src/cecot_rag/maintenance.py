@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cecot_rag.embedding import Embedder
+from cecot_rag.embedding import Embedder, embedder_for
 from cecot_rag.ingest.loaders import is_url
 from cecot_rag.locking import WriterLock
 from cecot_rag.models import IngestReport
@@ -70,7 +70,7 @@ class RebuildReport:
 
 def check_index(settings: Settings, embedder: Embedder | None = None) -> CheckReport:
     """Verify compatibility, passage counts per committed document and leftovers (raises IndexError_)."""
-    embedder = embedder or Embedder(settings.embedding_model)
+    embedder = embedder or embedder_for(settings)
     store = PassageStore(settings, embedder.model_name, embedder.dimension)
     try:
         return _check_store(store)

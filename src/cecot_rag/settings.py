@@ -39,8 +39,17 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(
         default=1,
         ge=0,
-        description="Torch CPU threads for the embedding model (0: torch's default, one per core). "
+        description="CPU threads for the embedding model (0: the runtime's default, one per core). "
         "One thread answers questions several times faster on a small or shared machine.",
+    )
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: ONNX Runtime, exported once from the local model files (same vectors, "
+        "no torch import when answering); torch: sentence-transformers. Models ONNX cannot run "
+        "fall back to torch.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None, description="Where the ONNX export is kept (default: ~/.cache/cecot-rag)."
     )
     top_k: int = Field(default=5, ge=1, le=50)
     max_chunk_tokens: int = Field(
