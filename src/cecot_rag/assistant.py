@@ -86,6 +86,7 @@ class Assistant:
                     self.store.lexical.idf,
                     self.settings.abstain_threshold,
                     self.settings.max_answer_sentences,
+                    stored=self.store.sentence_vectors,
                 )
             else:
                 from cecot_rag.answer.generated import make_generated_answerer

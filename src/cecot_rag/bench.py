@@ -271,6 +271,7 @@ class ScaledIndex:
     def __init__(self, work: Path, source_index: Path, pool_size: int, log: Callable[[str], None]) -> None:
         from cecot_rag.baseline import NaiveLlamaIndexPipeline
         from cecot_rag.embedding import Embedder
+        from cecot_rag.sentence_vectors import passage_sentences
         from cecot_rag.store import PassageStore
 
         self.log = log
@@ -283,10 +284,19 @@ class ScaledIndex:
         self._copy_fact_documents(source_index)
         filler = synthetic_corpus(max(1, pool_size // 4), seed=99, with_facts=False)
         self.pool_texts = [piece for doc in filler for piece in pieces_of(doc.text, 140)][:pool_size]
-        self.pool_vectors = self.embedder.embed(self.pool_texts)
+        # Filler passages get stored sentence vectors, and vectors that are the mean of them, as
+        # ingestion gives them: the pool's sentences are embedded once; each passage's own
+        # "Field note" opening sentence shares one vector (it never answers anything).
+        pool_sentences = list(dict.fromkeys(s for t in self.pool_texts for s in passage_sentences(t)))
+        self.sentence_vector = dict(zip(pool_sentences, self.embedder.embed(pool_sentences), strict=True))
+        self.opening_vector = self.embedder.embed_one("Field note.")
+        self.pool_vectors = np.vstack(
+            [self._mean([self.sentence_vector[s] for s in passage_sentences(t)]) for t in self.pool_texts]
+        )
         self._filler_documents = 0
 
     def _copy_fact_documents(self, source_index: Path) -> None:
+        from cecot_rag.sentence_vectors import VECTORS_KEY
         from cecot_rag.store import PassageStore, _passage_from
 
         source = PassageStore(
@@ -304,18 +314,25 @@ class ScaledIndex:
                 for pid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
             ]
             vectors = np.asarray(got["embeddings"], dtype=np.float32)
-            self._write(record, passages, vectors)
+            packed = [str((meta or {}).get(VECTORS_KEY, "")) for meta in got["metadatas"]]
+            self._write(record, passages, vectors, packed)
         self.fact_passages = self.count
 
-    def _write(self, record: Any, passages: list[Any], vectors: np.ndarray) -> None:
+    @staticmethod
+    def _mean(rows: list[np.ndarray]) -> np.ndarray:
+        mean = np.sum(rows, axis=0)
+        return mean / np.linalg.norm(mean)
+
+    def _write(self, record: Any, passages: list[Any], vectors: np.ndarray, packed: list[str]) -> None:
         self.store.begin(record.document_id, record.version)
-        self.store.write_passages(passages, record.version, vectors)
+        self.store.write_passages(passages, record.version, vectors, packed, self.embedder.model_name)
         self.store.commit(record)
         self.naive.add_embedded([(p.id, p.text, vec) for p, vec in zip(passages, vectors, strict=True)])
         self.count += len(passages)
 
     def grow_to(self, size: int) -> None:
         from cecot_rag.models import Passage
+        from cecot_rag.sentence_vectors import pack, passage_sentences
         from cecot_rag.store import DocumentRecord, now_iso
 
         started = time.perf_counter()
@@ -354,7 +371,15 @@ class ScaledIndex:
                 passages=n,
                 ingested_at=now_iso(),
             )
-            self._write(record, passages, vectors.astype(np.float32))
+            packed = [
+                pack(
+                    np.vstack(
+                        [self.sentence_vector.get(s, self.opening_vector) for s in passage_sentences(p.text)]
+                    )
+                )
+                for p in passages
+            ]
+            self._write(record, passages, vectors.astype(np.float32), packed)
         self.log(f"index grown to {self.count} passages in {time.perf_counter() - started:.0f}s")
 
 
@@ -443,8 +468,24 @@ def rss_probe(index_dir: str, questions_file: str) -> None:
     assistant = Assistant(Settings(index_dir=Path(index_dir), documents_dir=Path(index_dir), chroma_url=None))
     for question in questions:
         assistant.ask(question)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    print(json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1), "passages": assistant.store.passage_count()}))
+    print(
+        json.dumps(
+            {"peak_rss_mb": round(peak_rss_kb() / 1024, 1), "passages": assistant.store.passage_count()}
+        )
+    )
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux carries
+    ru_maxrss across fork and exec, so a probe started by a big parent reported the parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # kilobytes on Linux
 
 
 def measure_rss(index_dir: Path, facts: list[Fact], work: Path) -> dict[str, Any]:

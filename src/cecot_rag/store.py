@@ -24,6 +24,7 @@ import numpy as np
 
 from cecot_rag.lexical import LexicalIndex
 from cecot_rag.models import DocumentInfo, Passage
+from cecot_rag.sentence_vectors import MODEL_KEY, VECTORS_KEY, unpack
 from cecot_rag.settings import Settings
 
 SCHEMA_VERSION = 1
@@ -52,6 +53,7 @@ class DocumentRecord:
     passages: int
     ingested_at: str
     author: str = ""
+    pipeline: str = ""  # chunking and embedding settings the passages were made with
 
     def info(self) -> DocumentInfo:
         return DocumentInfo(
@@ -72,6 +74,7 @@ class DocumentRecord:
             "passages": self.passages,
             "ingested_at": self.ingested_at,
             "author": self.author,
+            "pipeline": self.pipeline,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class DocumentRecord:
             file_hash=str(meta.get("file_hash", "")),
             passages=int(meta.get("passages", 0)),
             ingested_at=str(meta.get("ingested_at", "")),
+            pipeline=str(meta.get("pipeline", "")),
             author=str(meta.get("author", "")),
         )
 
@@ -220,15 +224,42 @@ class PassageStore:
             ],
         )
 
-    def write_passages(self, passages: Sequence[Passage], version: str, embeddings: np.ndarray) -> None:
+    def write_passages(
+        self,
+        passages: Sequence[Passage],
+        version: str,
+        embeddings: np.ndarray,
+        sentence_vectors: Sequence[str] | None = None,
+        model: str = "",
+    ) -> None:
+        """Write passages (uncommitted until commit()); sentence_vectors: packed, one per passage,
+        made by the embedding model named model."""
+        metadatas = [_passage_metadata(p, version) for p in passages]
+        if sentence_vectors is not None:
+            for meta, packed in zip(metadatas, sentence_vectors, strict=True):
+                meta[VECTORS_KEY] = packed
+                meta[MODEL_KEY] = model
         for i in range(0, len(passages), self.batch_size):
             batch = passages[i : i + self.batch_size]
             self.passages.upsert(
                 ids=[p.id for p in batch],
                 embeddings=embeddings[i : i + len(batch)],
                 documents=[p.text for p in batch],
-                metadatas=[_passage_metadata(p, version) for p in batch],
+                metadatas=metadatas[i : i + len(batch)],
             )
+
+    def sentence_vectors(self, passage_ids: Sequence[str], model: str) -> dict[str, np.ndarray]:
+        """Stored sentence vectors of these passages made by this model (others are left out)."""
+        if not passage_ids:
+            return {}
+        got = self.passages.get(ids=list(passage_ids), include=["metadatas"])
+        found: dict[str, np.ndarray] = {}
+        for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            if meta and meta.get(MODEL_KEY) == model:
+                vectors = unpack(meta.get(VECTORS_KEY))
+                if vectors is not None:
+                    found[pid] = vectors
+        return found
 
     def commit(self, record: DocumentRecord) -> None:
         """Make record.version the visible version, then drop older versions and the marker."""

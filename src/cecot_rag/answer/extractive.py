@@ -15,13 +15,15 @@ import numpy as np
 from cecot_rag.answer.base import Evidence, Question, abstention, number_citations
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
+from cecot_rag.sentence_vectors import passage_sentences
 from cecot_rag.text import sentence_spans, terms, words
 
 # Evidence score of a sentence = weighted sum of: its similarity to the question, the similarity
-# of the sentence together with the one before it (context a lone sentence lacks: "There are no
-# family visits" needs "Inmates are held in ..."), the IDF-weighted share of question terms it
-# contains, and its passage's similarity. Fitted on eval/cecot.jsonl (fact recall + abstention
-# accuracy) with a plateau of neighbouring weights scoring the same, not a single sharp optimum.
+# of the sentence together with the one before it (the normalised sum of their vectors: context a
+# lone sentence lacks: "There are no family visits" needs "Inmates are held in ..."), the
+# IDF-weighted share of question terms it contains, and its passage's similarity. Fitted on
+# eval/cecot.jsonl (fact recall + abstention accuracy) with a plateau of neighbouring weights
+# scoring the same, not a single sharp optimum.
 SENTENCE_WEIGHT = 0.4
 WINDOW_WEIGHT = 0.2
 COVERAGE_WEIGHT = 0.2
@@ -29,8 +31,8 @@ PASSAGE_WEIGHT = 0.1
 # A number the question names (a year, a count) that a sentence and its context lack makes that
 # sentence weak evidence: "the homicide rate in 2023" is not answered by the rate in 2015.
 MISSING_NUMBER_FACTOR = 0.8
-KEEP_RATIO = 0.85
-WINDOW_CANDIDATES = 12  # further answer sentences must score at least this share of the best one
+KEEP_RATIO = 0.85  # further answer sentences must score at least this share of the best one
+WINDOW_CANDIDATES = 12  # sentences leading on the other terms, the only ones scored in full
 MIN_SENTENCE_WORDS = 4
 
 
@@ -52,8 +54,11 @@ class ExtractiveAnswerer:
         idf: Callable[[str], float],
         threshold: float,
         max_sentences: int = 3,
+        stored: Callable[[list[str], str], dict[str, np.ndarray]] | None = None,
     ) -> None:
+        """stored(passage_ids, model name): sentence vectors saved at ingestion, if any."""
         self.embedder = embedder
+        self.stored = stored
         self.idf = idf
         self.threshold = threshold
         self.max_sentences = max_sentences
@@ -61,10 +66,11 @@ class ExtractiveAnswerer:
     def score_sentences(self, question: Question, passages: list[Passage]) -> list[ScoredSentence]:
         """The most promising sentences of the passages with their evidence scores, best first.
 
-        Windows cost a second embedding per sentence, so they are embedded only for the
-        WINDOW_CANDIDATES sentences that lead on everything else.
+        Sentence vectors come from the store when ingestion saved them (the usual case), else
+        they are embedded now. A window's vector is the normalised sum of its two sentences'.
         """
         candidates: list[tuple[Passage, int, int, str, str]] = []
+        previous: dict[str, str] = {}  # sentence -> the sentence before it (its window's other half)
         for passage in passages:
             spans = sentence_spans(passage.text)
             for i, span in enumerate(spans):
@@ -73,12 +79,19 @@ class ExtractiveAnswerer:
                 if len(words(sentence)) >= MIN_SENTENCE_WORDS and not sentence.endswith("?"):
                     window = passage.text[spans[max(0, i - 1)].start : span.end]
                     candidates.append((passage, span.start, span.end, sentence, window))
+                    if i:
+                        previous[sentence] = passage.text[spans[i - 1].start : spans[i - 1].end]
         if not candidates:
             return []
         query_vec = question.query_embedding
         if query_vec is None:
             query_vec = self.embedder.embed_one(question.retrieval_query)
-        similarity = self._similarities([c[3] for c in candidates], query_vec)
+        vectors = self._sentence_vectors(passages)
+        needed = dict.fromkeys([c[3] for c in candidates] + list(previous.values()))
+        missing = [t for t in needed if t not in vectors]
+        if missing:
+            vectors.update(zip(missing, self.embedder.embed_cached(missing), strict=True))
+        similarity = {t: float(v @ query_vec) for t, v in vectors.items()}
         weights = self._term_weights(question)
         total = sum(weights.values()) or 1.0
         partial: list[tuple[float, float]] = []  # (score without the window term, coverage)
@@ -92,12 +105,13 @@ class ExtractiveAnswerer:
             )
             partial.append((score, coverage))
         leading = sorted(range(len(candidates)), key=lambda i: -partial[i][0])[:WINDOW_CANDIDATES]
-        window_similarity = self._similarities([candidates[i][4] for i in leading], query_vec)
         asked_numbers = {w for w in words(question.text) if w.isdigit()}
         scored = []
         for i in leading:
             passage, start, end, sentence, window = candidates[i]
-            score = partial[i][0] + WINDOW_WEIGHT * window_similarity[window]
+            window_vec = vectors[sentence] + (vectors[previous[sentence]] if sentence in previous else 0.0)
+            window_similarity = float(window_vec @ query_vec) / max(float(np.linalg.norm(window_vec)), 1e-12)
+            score = partial[i][0] + WINDOW_WEIGHT * window_similarity
             if asked_numbers - set(words(window)):
                 score *= MISSING_NUMBER_FACTOR
             scored.append(
@@ -108,9 +122,18 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: -s.score)
         return scored
 
-    def _similarities(self, texts: list[str], query_vec: np.ndarray) -> dict[str, float]:
-        unique = list(dict.fromkeys(texts))
-        return dict(zip(unique, (self.embedder.embed_cached(unique) @ query_vec).tolist(), strict=True))
+    def _sentence_vectors(self, passages: list[Passage]) -> dict[str, np.ndarray]:
+        """Sentence text -> vector, for the passages whose stored vectors match their sentences."""
+        if self.stored is None:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        stored = self.stored([p.id for p in passages], self.embedder.model_name)
+        for passage in passages:
+            rows = stored.get(passage.id)
+            sentences = passage_sentences(passage.text)
+            if rows is not None and len(rows) == len(sentences):
+                found.update(zip(sentences, rows, strict=True))
+        return found
 
     def _term_weights(self, question: Question) -> dict[str, float]:
         """Content terms of the question (weight 1) and of earlier user turns (weight 0.5), by IDF."""

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from cecot_rag.embedding import Embedder
 from cecot_rag.ingest.chunking import chunk_text
 from cecot_rag.ingest.loaders import (
@@ -19,6 +21,7 @@ from cecot_rag.ingest.loaders import (
     sha256,
 )
 from cecot_rag.models import FailedSource, IngestReport, Passage
+from cecot_rag.sentence_vectors import pack, passage_sentences
 from cecot_rag.settings import Settings
 from cecot_rag.store import DocumentRecord, PassageStore, now_iso
 
@@ -135,9 +138,11 @@ class IngestPipeline:
                 )
             else:
                 path = Path(source)
-                # Cheap check first: identical bytes need no parsing and no embedding.
+                # Cheap check first: identical bytes, chunked and embedded the way this
+                # pipeline would, need no parsing and no embedding.
                 if (
                     previous is not None
+                    and previous.pipeline == self.pipeline_key
                     and path.is_file()
                     and sha256(path.read_bytes()) == previous.file_hash
                 ):
@@ -170,12 +175,18 @@ class IngestPipeline:
         if not queue:
             return
         texts = [p.text for item in queue for p in item.passages]
-        embeddings = self.embedder.embed(texts, progress=progress.on_passages if progress else None)
+        embeddings, packed = self._embed(texts, progress.on_passages if progress else None)
         offset = 0
         for item in queue:
             count = len(item.passages)
             self.store.begin(item.document_id, item.version)
-            self.store.write_passages(item.passages, item.version, embeddings[offset : offset + count])
+            self.store.write_passages(
+                item.passages,
+                item.version,
+                embeddings[offset : offset + count],
+                packed[offset : offset + count] if packed is not None else None,
+                self.embedder.model_name,
+            )
             offset += count
             record = DocumentRecord(
                 document_id=item.document_id,
@@ -186,22 +197,65 @@ class IngestPipeline:
                 passages=count,
                 ingested_at=now_iso(),
                 author=item.document.metadata.get("author", ""),
+                pipeline=self.pipeline_key,
             )
             self.store.commit(record)
             records[item.document_id] = record
             (report.updated if item.updated else report.added).append(item.document_id)
             report.passages += count
 
-    def _version(self, document: LoadedDocument) -> str:
-        key = "\x00".join(
+    def _embed(
+        self, texts: list[str], progress: Callable[[int], None] | None
+    ) -> tuple[np.ndarray, list[str] | None]:
+        """Passage vectors, and each passage's sentence vectors packed for its metadata.
+
+        With sentence_vectors on (the default) the model embeds sentences, not passages: a
+        passage's vector is the normalised mean of its sentences' vectors. That is one pass over
+        the text, whose by-product lets a question embed nothing but itself (the answerer scores
+        the stored sentence vectors), and it keeps the model on sentence-length inputs (MiniLM was
+        trained on at most 128 word pieces; passages run to 200). Off: each passage is embedded
+        whole, and answers embed its sentences when asked.
+        """
+        if not self.settings.sentence_vectors:
+            return self.embedder.embed(texts, progress=progress), None
+        sentences = [passage_sentences(text) or [text] for text in texts]
+        sizes = [len(group) for group in sentences]
+        finishes = np.cumsum(sizes)  # sentences embedded when passage i is complete
+        reported = {"sentences": 0, "passages": 0}
+
+        def on_sentences(n: int) -> None:  # progress is counted in passages, as on the other path
+            reported["sentences"] += n
+            complete = int(np.searchsorted(finishes, reported["sentences"], side="right"))
+            if progress is not None and complete > reported["passages"]:
+                progress(complete - reported["passages"])
+                reported["passages"] = complete
+
+        vectors = self.embedder.embed([s for group in sentences for s in group], progress=on_sentences)
+        passage_vectors = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+        packed: list[str] = []
+        offset = 0
+        for i, size in enumerate(sizes):
+            rows = vectors[offset : offset + size]
+            mean = rows.sum(axis=0)
+            passage_vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            packed.append(pack(rows))
+            offset += size
+        return passage_vectors, packed
+
+    @property
+    def pipeline_key(self) -> str:
+        """What, besides the text, decides a document's passages and vectors."""
+        return "|".join(
             [
                 CHUNKER_VERSION,
                 self.embedder.model_name,
+                "sentences" if self.settings.sentence_vectors else "passages",
                 str(self.settings.max_chunk_tokens),
-                document.title,
-                document.text,
             ]
         )
+
+    def _version(self, document: LoadedDocument) -> str:
+        key = "\x00".join([self.pipeline_key, document.title, document.text])
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
     def passages_for(self, document: LoadedDocument, document_id: str, version: str) -> list[Passage]:
