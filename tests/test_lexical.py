@@ -47,6 +47,27 @@ def test_the_index_survives_pickling_with_its_matrix() -> None:
     assert copy.search("Ecuador", 3) == index.search("Ecuador", 3)
 
 
+def test_a_restored_index_changes_exactly_like_the_original() -> None:
+    """Postings come back packed from a snapshot; adding and removing documents unpacks them."""
+    documents = {
+        "d1": [("p1", "CECOT holds 40,000 inmates."), ("p2", "Ecuador plans ultra-secure prisons.")],
+        "d2": [("p3", "Medellín and Operación Convivencia reduced homicides.")],
+        "d3": [("p4", "Honduras declared a state of exception and built prisons.")],
+    }
+    original = index_of(**documents)
+    copy = pickle.loads(pickle.dumps(original))
+    assert len(copy) == len(original) == 4
+    again = pickle.loads(pickle.dumps(copy))  # a snapshot of a restored, unchanged index
+    for index in (original, copy, again):
+        index.remove_document("d1")
+        index.add_document("d5", [("p5", "Ecuador builds prisons like CECOT in Guayaquil.")])
+    queries = ["Ecuador prisons", "CECOT inmates", "homicides Medellín", "state of exception"]
+    for query in queries:
+        assert copy.search(query, 5) == again.search(query, 5) == original.search(query, 5)
+    assert copy.search("Ecuador prisons", 5)[0][0] == "p5"
+    assert len(copy) == 3 and copy.idf("guayaquil") == pytest.approx(original.idf("guayaquil"))
+
+
 @given(st.lists(st.lists(st.sampled_from("abcdefgh"), unique=True, max_size=8), max_size=4))
 def test_fusion_lists_each_item_once_best_first(rankings: list[list[str]]) -> None:
     fused = reciprocal_rank_fusion(rankings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 
 import numpy as np
 
@@ -42,11 +43,8 @@ class HybridRetriever:
         lexical = self.store.lexical.search(query, n)
         fused = reciprocal_rank_fusion([[pid for pid, _ in dense], [pid for pid, _ in lexical]])
         similarity = dict(dense)
-        chosen = [
-            (passage, score)
-            for pid, score in fused
-            if (passage := self.store.catalog_passage(pid)) is not None
-        ][:top_k]
+        found = ((self.store.catalog_passage(pid), score) for pid, score in fused)
+        chosen = list(islice(((p, score) for p, score in found if p is not None), top_k))
         missing = [p.id for p, _ in chosen if p.id not in similarity]
         for pid, vector in self.store.embeddings(missing).items():
             similarity[pid] = float(np.dot(vector, query_embedding))
