@@ -85,6 +85,16 @@ def test_models_onnx_cannot_run_fall_back_to_torch(tmp_path: Path, caplog: pytes
     assert "tokenizer.json" in caplog.text and "using torch" in caplog.text
 
 
+def test_an_unwritable_cache_falls_back_to_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with caplog.at_level(logging.WARNING, logger="cecot_rag.embedding"):
+        embedder = Embedder(cache_dir=blocker)
+        assert embedder.active_backend == "torch"
+        assert embedder.embed(["CECOT"]).shape == (1, 384)
+    assert "cannot write the ONNX export" in caplog.text
+
+
 def test_answering_process_never_imports_torch(bundled_assistant) -> None:
     """The point of the backend: a fresh `ask` skips torch, transformers and sentence-transformers."""
     settings = bundled_assistant.settings

@@ -108,7 +108,7 @@ def _export(model_dir: Path, target: Path) -> None:
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     ids = torch.ones(2, 8, dtype=torch.long)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # OSError here: the caller falls back
     fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=target.parent)
     os.close(fd)
     try:
@@ -174,13 +174,18 @@ class OnnxEncoder:
         if path.is_file() and verified.is_file():
             return path
         with _EXPORT_LOCK:
-            if not path.is_file():
-                log.info("exporting %s to ONNX once (into %s)", self.model_dir, folder)
-                _export(self.model_dir, path)
-            cosine = self._check_against_torch(path)
-            if cosine < MIN_PROBE_COSINE:
-                raise OnnxUnsupported(f"ONNX vectors differ from sentence-transformers (cosine {cosine:.5f})")
-            verified.write_text(json.dumps({"min_probe_cosine": cosine}), encoding="utf-8")
+            try:
+                if not path.is_file():
+                    log.info("exporting %s to ONNX once (into %s)", self.model_dir, folder)
+                    _export(self.model_dir, path)
+                cosine = self._check_against_torch(path)
+                if cosine < MIN_PROBE_COSINE:
+                    raise OnnxUnsupported(
+                        f"ONNX vectors differ from sentence-transformers (cosine {cosine:.5f})"
+                    )
+                verified.write_text(json.dumps({"min_probe_cosine": cosine}), encoding="utf-8")
+            except OSError as exc:  # a read-only or full cache folder: torch still works
+                raise OnnxUnsupported(f"cannot write the ONNX export under {cache_dir}: {exc}") from exc
         return path
 
     def _check_against_torch(self, path: Path) -> float:
