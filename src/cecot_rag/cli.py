@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="speed benchmark beside a naive llama-index pipeline")
     bench.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes in passages")
     bench.add_argument("--repeat", type=_positive_int, default=3)
-    bench.add_argument("--out", default="benchmarks/results", help="folder for JSON, Markdown, PNG")
+    bench.add_argument("--out", default="benchmarks/results/latest", help="folder for JSON, Markdown, PNG")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
 
     index = commands.add_parser("index", help="index maintenance")
