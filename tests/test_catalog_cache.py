@@ -43,17 +43,40 @@ def test_a_new_process_answers_from_the_snapshot_without_scanning_chroma(
     assert [c.passage.id for c in answer.citations] == [c.passage.id for c in expected.citations]
 
 
-def test_a_snapshot_from_an_older_revision_is_ignored(cached_assistant: Assistant, tmp_path: Path) -> None:
+def test_a_snapshot_from_an_older_revision_is_brought_up_to_date(
+    cached_assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process starts from the older snapshot and loads only what changed since."""
     extra = tmp_path / "extra.md"
     extra.write_text(
         "# Island prison\n\nHonduras announced an island prison for 2,000 gang leaders in June 2023.\n",
         encoding="utf-8",
     )
-    cached_assistant.ingest([extra])  # bumps the revision; the snapshot on disk is now older
+    report = cached_assistant.ingest([extra])  # bumps the revision; the snapshot on disk is now older
+    (extra_id,) = report.added
+    scanned: list[list[str] | None] = []
+    real_scan = PassageStore._scan
+
+    def recording_scan(self: PassageStore, document_ids: list[str] | None):
+        scanned.append(document_ids)
+        return real_scan(self, document_ids)
+
+    monkeypatch.setattr(PassageStore, "_scan", recording_scan)
     reopened = _reopen(cached_assistant)
     assert {d.title for d in reopened.documents()} >= {"Island prison"}
+    assert scanned == [[extra_id]]  # not a scan of the whole collection
     answer = reopened.ask("How many gang leaders will the Honduran island prison hold?")
     assert answer.answered and "2,000" in answer.text
+    assert reopened.ask(QUESTION).text == cached_assistant.ask(QUESTION).text
+
+    # Removed after the snapshot was written (the reopened process saved one with the island):
+    cached_assistant.delete(extra_id)
+    scanned.clear()
+    again = _reopen(cached_assistant)
+    assert "Island prison" not in {d.title for d in again.documents()}
+    assert scanned == []  # nothing to load: the removal is applied to the snapshot's catalog
+    assert all(p.document_id != extra_id for p in again.retrieve("island prison gang leaders Honduras"))
+    assert again.store.passage_count() == cached_assistant.store.passage_count()
 
 
 def test_a_damaged_snapshot_falls_back_to_chroma(cached_assistant: Assistant) -> None:

@@ -349,7 +349,9 @@ class PassageStore:
         with self._lock:
             if revision == self._revision:
                 return
-            if self._revision is None and self._load_cache(revision):
+            # A snapshot from an older revision is a starting point: only the documents that
+            # changed since are loaded below (a new document at 100k passages: ~1 s, not 36 s).
+            if self._revision is None and self._load_cache() and self._revision == revision:
                 return
             records = self.records_by_id()
             stale = [
@@ -375,19 +377,22 @@ class PassageStore:
     def _cache_key(self) -> tuple[object, ...]:
         return (CATALOG_CACHE_FORMAT, self.location, self.settings.collection, self._revision)
 
-    def _load_cache(self, revision: str) -> bool:
+    def _load_cache(self) -> bool:
+        """Adopt the snapshot beside the index, of whatever revision (sync brings it up to date)."""
         path = self.settings.index_dir / CATALOG_CACHE
-        if not revision or not path.is_file():
+        if not path.is_file():
             return False
         try:
             with path.open("rb") as handle:
                 key, committed, catalog, lexical = pickle.load(handle)
         except Exception:  # a damaged or outdated snapshot is only a missed shortcut
             return False
-        if key != (CATALOG_CACHE_FORMAT, self.location, self.settings.collection, revision):
+        if not isinstance(key, tuple) or len(key) != 4 or not key[3]:
+            return False
+        if key[:3] != (CATALOG_CACHE_FORMAT, self.location, self.settings.collection):
             return False
         self.lexical.adopt(lexical)  # in place: the answerer holds self.lexical.idf
-        self._committed, self._catalog, self._revision = committed, catalog, revision
+        self._committed, self._catalog, self._revision = committed, catalog, str(key[3])
         return True
 
     def _save_cache(self) -> None:
