@@ -15,7 +15,6 @@ import numpy as np
 from cecot_rag.answer.base import Evidence, Question, abstention, number_citations
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
-from cecot_rag.sentence_vectors import passage_sentences
 from cecot_rag.text import sentence_spans, terms, words
 
 # Evidence score of a sentence = weighted sum of: its similarity to the question, the similarity
@@ -71,22 +70,23 @@ class ExtractiveAnswerer:
         """
         candidates: list[tuple[Passage, int, int, str, str]] = []
         previous: dict[str, str] = {}  # sentence -> the sentence before it (its window's other half)
+        sentences_of: dict[str, list[str]] = {}  # passage id -> its sentences, as passage_sentences()
         for passage in passages:
             spans = sentence_spans(passage.text)
-            for i, span in enumerate(spans):
-                sentence = passage.text[span.start : span.end]
+            sentences = sentences_of[passage.id] = [passage.text[s.start : s.end] for s in spans]
+            for i, (span, sentence) in enumerate(zip(spans, sentences, strict=True)):
                 # Questions (often headings) are never answers.
                 if len(words(sentence)) >= MIN_SENTENCE_WORDS and not sentence.endswith("?"):
                     window = passage.text[spans[max(0, i - 1)].start : span.end]
                     candidates.append((passage, span.start, span.end, sentence, window))
                     if i:
-                        previous[sentence] = passage.text[spans[i - 1].start : spans[i - 1].end]
+                        previous[sentence] = sentences[i - 1]
         if not candidates:
             return []
         query_vec = question.query_embedding
         if query_vec is None:
             query_vec = self.embedder.embed_one(question.retrieval_query)
-        vectors = self._sentence_vectors(passages)
+        vectors = self._sentence_vectors(sentences_of)
         needed = dict.fromkeys([c[3] for c in candidates] + list(previous.values()))
         missing = [t for t in needed if t not in vectors]
         if missing:
@@ -122,15 +122,14 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: -s.score)
         return scored
 
-    def _sentence_vectors(self, passages: list[Passage]) -> dict[str, np.ndarray]:
+    def _sentence_vectors(self, sentences_of: dict[str, list[str]]) -> dict[str, np.ndarray]:
         """Sentence text -> vector, for the passages whose stored vectors match their sentences."""
         if self.stored is None:
             return {}
         found: dict[str, np.ndarray] = {}
-        stored = self.stored([p.id for p in passages], self.embedder.model_name)
-        for passage in passages:
-            rows = stored.get(passage.id)
-            sentences = passage_sentences(passage.text)
+        stored = self.stored(list(sentences_of), self.embedder.model_name)
+        for passage_id, sentences in sentences_of.items():
+            rows = stored.get(passage_id)
             if rows is not None and len(rows) == len(sentences):
                 found.update(zip(sentences, rows, strict=True))
         return found
