@@ -54,9 +54,10 @@ class LexicalIndex:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _pack(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sizes, term ids, counts) of the passages in self._ids order (as _build leaves it)."""
-        postings = [self._terms[pid] for pid in self._ids]
+    def _pack(self, ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sizes, term ids, counts) of the passages' postings laid end to end, in ids order
+        (default self._ids, the order _build leaves)."""
+        postings = [self._terms[pid] for pid in (self._ids if ids is None else ids)]
         sizes = np.asarray([len(t) for t, _ in postings], dtype=np.int64)
         cols = np.concatenate([t for t, _ in postings]) if postings else np.zeros(0, dtype=np.int32)
         tf = np.concatenate([c for _, c in postings]) if postings else np.zeros(0, dtype=np.float32)
@@ -104,10 +105,7 @@ class LexicalIndex:
 
     def _build(self) -> None:
         ids = list(self._terms)
-        postings = [self._terms[pid] for pid in ids]
-        sizes = np.asarray([len(term_ids) for term_ids, _ in postings], dtype=np.int64)
-        cols = np.concatenate([t for t, _ in postings]) if ids else np.zeros(0, dtype=np.int32)
-        tf = np.concatenate([c for _, c in postings]) if ids else np.zeros(0, dtype=np.float32)
+        sizes, cols, tf = self._pack(ids)
         row_idx = np.repeat(np.arange(len(ids), dtype=np.int64), sizes)
         lengths = np.bincount(row_idx, weights=tf, minlength=len(ids)).astype(np.float32)
         n = max(1, len(ids))
