@@ -271,7 +271,7 @@ class ScaledIndex:
     def __init__(self, work: Path, source_index: Path, pool_size: int, log: Callable[[str], None]) -> None:
         from cecot_rag.baseline import NaiveLlamaIndexPipeline
         from cecot_rag.embedding import Embedder
-        from cecot_rag.sentence_vectors import passage_sentences
+        from cecot_rag.sentence_vectors import passage_sentences, passage_vector
         from cecot_rag.store import PassageStore
 
         self.log = log
@@ -291,7 +291,10 @@ class ScaledIndex:
         self.sentence_vector = dict(zip(pool_sentences, self.embedder.embed(pool_sentences), strict=True))
         self.opening_vector = self.embedder.embed_one("Field note.")
         self.pool_vectors = np.vstack(
-            [self._mean([self.sentence_vector[s] for s in passage_sentences(t)]) for t in self.pool_texts]
+            [
+                passage_vector(np.vstack([self.sentence_vector[s] for s in passage_sentences(t)]))
+                for t in self.pool_texts
+            ]
         )
         self._filler_documents = 0
 
@@ -317,11 +320,6 @@ class ScaledIndex:
             packed = [str((meta or {}).get(VECTORS_KEY, "")) for meta in got["metadatas"]]
             self._write(record, passages, vectors, packed)
         self.fact_passages = self.count
-
-    @staticmethod
-    def _mean(rows: list[np.ndarray]) -> np.ndarray:
-        mean = np.sum(rows, axis=0)
-        return mean / np.linalg.norm(mean)
 
     def _write(self, record: Any, passages: list[Any], vectors: np.ndarray, packed: list[str]) -> None:
         self.store.begin(record.document_id, record.version)

@@ -28,6 +28,12 @@ def passage_sentences(text: str) -> list[str]:
     return [text[span.start : span.end] for span in sentence_spans(text)]
 
 
+def passage_vector(sentence_vectors: np.ndarray) -> np.ndarray:
+    """A passage's vector: the normalised mean of its sentences' vectors."""
+    mean = np.asarray(sentence_vectors, dtype=np.float32).sum(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
 def pack(vectors: np.ndarray) -> str:
     """Unit-length rows -> compact text for a metadata field (int8, one float32 scale a row)."""
     vectors = np.asarray(vectors, dtype=np.float32)

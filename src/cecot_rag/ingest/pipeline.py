@@ -21,7 +21,7 @@ from cecot_rag.ingest.loaders import (
     sha256,
 )
 from cecot_rag.models import FailedSource, IngestReport, Passage
-from cecot_rag.sentence_vectors import pack, passage_sentences
+from cecot_rag.sentence_vectors import pack, passage_sentences, passage_vector
 from cecot_rag.settings import Settings
 from cecot_rag.store import DocumentRecord, PassageStore, now_iso
 
@@ -236,8 +236,7 @@ class IngestPipeline:
         offset = 0
         for i, size in enumerate(sizes):
             rows = vectors[offset : offset + size]
-            mean = rows.sum(axis=0)
-            passage_vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            passage_vectors[i] = passage_vector(rows)
             packed.append(pack(rows))
             offset += size
         return passage_vectors, packed
