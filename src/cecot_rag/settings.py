@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     )
     sentence_vectors: bool = Field(
         default=True,
-        description="Embed every passage's sentences at ingestion and store them with it, so a "
-        "question embeds only itself (answers ~10x sooner; ingestion embeds the text twice).",
+        description="Embed sentences at ingestion (a passage's vector is their mean) and store "
+        "them with the passage, so a question embeds only itself (answers ~15x sooner; Chroma "
+        "takes ~2x the disk). False: embed passages whole.",
     )
     model_cache_dir: Path | None = Field(
         default=None, description="Where the ONNX export is kept (default: ~/.cache/cecot-rag)."
