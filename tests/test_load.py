@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = 16
 QUESTIONS_PER_CLIENT = 3
+T = TypeVar("T")
 QUESTIONS = {
     "How many inmates can CECOT hold?": "40,000",
     "In what year was Nayib Bukele elected president of El Salvador?": "2019",
@@ -74,6 +76,17 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def run_clients(client_run: Callable[[int], list[T]]) -> tuple[list[T], float]:
+    """Run client_run(0..CLIENTS-1) at once; every client's results, and the wall time of all."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        runs = list(pool.map(client_run, range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+    results = [result for run in runs for result in run]
+    assert len(results) == CLIENTS * QUESTIONS_PER_CLIENT
+    return results, elapsed
+
+
 def report(label: str, latencies: list[float], elapsed: float) -> None:
     print(
         f"\n[load] {label}: {len(latencies)} answers, {CLIENTS} clients, "
@@ -98,12 +111,7 @@ def test_sixteen_rest_clients_all_get_the_same_correct_answers_as_a_lone_client(
                 results.append((question, response.status_code, text, time.perf_counter() - started))
         return results
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        runs = list(pool.map(client_run, range(CLIENTS)))
-    elapsed = time.perf_counter() - started
-    results = [result for run in runs for result in run]
-    assert len(results) == CLIENTS * QUESTIONS_PER_CLIENT
+    results, elapsed = run_clients(client_run)
     assert [status for _, status, _, _ in results] == [200] * len(results)
     for question, _, text, _ in results:
         assert text == lone_answers[question]
@@ -125,12 +133,7 @@ def test_sixteen_gradio_queue_clients_all_get_correct_answers(server: RunningSer
             client.reset_session()
         return results
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        runs = list(pool.map(client_run, range(CLIENTS)))
-    elapsed = time.perf_counter() - started
-    results = [result for run in runs for result in run]
-    assert len(results) == CLIENTS * QUESTIONS_PER_CLIENT
+    results, elapsed = run_clients(client_run)
     for question, reply, _ in results:
         assert QUESTIONS[question] in reply, reply
     report("Gradio queue /respond", [latency for *_, latency in results], elapsed)
