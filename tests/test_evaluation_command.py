@@ -9,9 +9,8 @@ import pytest
 
 from cecot_rag import Assistant
 from cecot_rag.cli import main
-from cecot_rag.evaluation.command import latest_report_path
 from cecot_rag.evaluation.dataset import EvalSet, load_set, resolve_set_path
-from cecot_rag.evaluation.report import read_json, run_to_report
+from cecot_rag.evaluation.report import latest_report_path, read_json, run_to_report
 from cecot_rag.evaluation.runner import run_set
 
 CORPUS = """# The Blue Lagoon prison

@@ -8,8 +8,8 @@ from typing import Any
 import gradio as gr
 
 from cecot_rag import Assistant
-from cecot_rag.evaluation.command import latest_report_path
 from cecot_rag.evaluation.metrics import METRICS
+from cecot_rag.evaluation.report import latest_report_path
 from cecot_rag.evaluation.ui import (
     NO_REPORT,
     build_evaluation_tab,

@@ -48,15 +48,21 @@ def test_in_process_model_answer_obeys_the_verification_rules(local_assistant: A
 def test_llamacpp_without_a_model_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     assistant = Assistant(Settings(index_dir=tmp_path / "i", documents_dir=tmp_path))
     with pytest.raises(GeneratorUnavailable, match="CECOT_RAG_LLM_MODEL_PATH"):
-        make_generated_answerer("llamacpp", assistant)
+        make_generated_answerer(
+            "llamacpp", assistant.settings, assistant.embedder, assistant.answerer("extractive")
+        )
     missing = Assistant(
         Settings(index_dir=tmp_path / "j", documents_dir=tmp_path, llm_model_path=str(tmp_path / "no.gguf"))
     )
     with pytest.raises(GeneratorUnavailable, match="no GGUF model file"):
-        make_generated_answerer("llamacpp", missing)
+        make_generated_answerer(
+            "llamacpp", missing.settings, missing.embedder, missing.answerer("extractive")
+        )
 
 
 def test_openai_without_an_endpoint_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     assistant = Assistant(Settings(index_dir=tmp_path / "i", documents_dir=tmp_path))
     with pytest.raises(GeneratorUnavailable, match="CECOT_RAG_LLM_BASE_URL"):
-        make_generated_answerer("openai", assistant)
+        make_generated_answerer(
+            "openai", assistant.settings, assistant.embedder, assistant.answerer("extractive")
+        )

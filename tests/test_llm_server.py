@@ -134,7 +134,7 @@ def misbehaving_endpoints() -> Iterator[dict[str, str]]:
 
 def failing_answer(assistant: Assistant, base_url: str, timeout: float = 2.0):  # type: ignore[no-untyped-def]
     backend = OpenAICompatibleBackend(Settings(llm_base_url=base_url, llm_model="m", llm_timeout=timeout))
-    answerer = GeneratedAnswerer("openai", backend, assistant)
+    answerer = GeneratedAnswerer("openai", backend, assistant.embedder, assistant.answerer("extractive"))
     question, passages = assistant.prepare("How many inmates can CECOT hold?", None, 3)
     return collect(answerer.stream(question, passages))
 

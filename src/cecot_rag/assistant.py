@@ -19,11 +19,6 @@ from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FOLLOW_UP = re.compile(
-    r"^\s*(and|but|also|what about|how about|and what|same|then)\b|\b(it|its|they|them|their|"
-    r"he|she|his|her|there|that|this|those|these)\b",
-    re.IGNORECASE,
-)
 
 
 class InvalidQuestion(ValueError):
@@ -43,14 +38,6 @@ def validate_question(question: str, max_chars: int) -> str:
     if _CONTROL.search(question):
         raise InvalidQuestion("the question contains control characters")
     return question.strip()
-
-
-def retrieval_query(question: str, history: Sequence[dict[str, str]] | None) -> str:
-    """The text to retrieve with: a short or pronoun-led follow-up is joined to the previous question."""
-    previous = [t.get("content", "") for t in history or [] if t.get("role") == "user"]
-    if previous and (len(question.split()) <= 6 or _FOLLOW_UP.search(question)):
-        return f"{previous[-1]} {question}"
-    return question
 
 
 class Assistant:
@@ -91,7 +78,9 @@ class Assistant:
             else:
                 from cecot_rag.answer.generated import make_generated_answerer
 
-                self._answerers[name] = make_generated_answerer(name, self)
+                self._answerers[name] = make_generated_answerer(
+                    name, self.settings, self.embedder, self.answerer("extractive")
+                )
         return self._answerers[name]
 
     def generators(self) -> list[str]:
@@ -156,8 +145,7 @@ class Assistant:
             {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
         ]
         answerer = self.answerer(generator)
-        rewrite = getattr(answerer, "rewrite_question", None)
-        query = rewrite(text, turns) if rewrite and turns else retrieval_query(text, turns)
+        query = answerer.rewrite_question(text, turns) if turns else text
         asked = Question(text=text, retrieval_query=query, history=turns)
         if self.store.passage_count() == 0:
             return asked, []

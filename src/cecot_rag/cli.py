@@ -8,11 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad arguments: one line on stderr and exit status 2."""
+from cecot_rag.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):

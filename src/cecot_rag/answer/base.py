@@ -38,6 +38,10 @@ class Evidence:
 class Answerer(Protocol):
     name: str
 
+    def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
+        """The text to retrieve with for a question asked after history (history is not empty)."""
+        ...
+
     def answer(self, question: Question, passages: list[Passage]) -> Answer: ...
 
     def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]: ...

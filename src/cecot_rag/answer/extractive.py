@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cecot_rag.answer.base import Evidence, Question, abstention, number_citations
+from cecot_rag.answer.followup import retrieval_query
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
 from cecot_rag.text import sentence_spans, terms, words
@@ -61,6 +62,9 @@ class ExtractiveAnswerer:
         self.idf = idf
         self.threshold = threshold
         self.max_sentences = max_sentences
+
+    def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
+        return retrieval_query(text, history)
 
     def score_sentences(self, question: Question, passages: list[Passage]) -> list[ScoredSentence]:
         """The most promising sentences of the passages with their evidence scores, best first.

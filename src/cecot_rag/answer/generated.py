@@ -10,17 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from cecot_rag.answer.base import Answerer, Evidence, Question, abstention, number_citations
+from cecot_rag.answer.followup import retrieval_query
 from cecot_rag.answer.llm import ChatBackend, LLMError, make_backend
 from cecot_rag.answer.prompt import answer_messages, is_instruction, rewrite_messages, strip_markup
 from cecot_rag.answer.verify import GeneratedSentence, Verifier, is_abstention, split_generated
+from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, DroppedSentence, Passage
+from cecot_rag.settings import Settings
 from cecot_rag.text import terms
-
-if TYPE_CHECKING:
-    from cecot_rag.assistant import Assistant
 
 MAX_ANSWER_TOKENS = 300
 MAX_REWRITE_TOKENS = 64
@@ -60,11 +59,18 @@ class GeneratedAnswerer:
     """Answers with a language model; every sentence is verified against the passages it cites."""
 
     def __init__(
-        self, name: str, backend: ChatBackend, assistant: Assistant, max_tokens: int = MAX_ANSWER_TOKENS
+        self,
+        name: str,
+        backend: ChatBackend,
+        embedder: Embedder,
+        fallback: Answerer,
+        max_tokens: int = MAX_ANSWER_TOKENS,
     ) -> None:
+        """fallback answers when the model fails or none of its sentences survives verification."""
         self.name = name
         self.backend = backend
-        self.assistant = assistant
+        self.embedder = embedder
+        self.fallback = fallback
         self.max_tokens = max_tokens
 
     @property
@@ -73,8 +79,6 @@ class GeneratedAnswerer:
 
     def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
         """A follow-up rewritten by the model into a standalone question (joined text on failure)."""
-        from cecot_rag.assistant import retrieval_query
-
         try:
             rewritten = self.backend.complete(rewrite_messages(text, history), MAX_REWRITE_TOKENS)
         except LLMError:
@@ -107,7 +111,7 @@ class GeneratedAnswerer:
             yield answer.text
             yield answer
             return
-        draft = _Draft(Verifier(passages, self.assistant.embedder))
+        draft = _Draft(Verifier(passages, self.embedder))
         messages = answer_messages(question.text, passages, question.history)
         buffer = ""
         handled = 0
@@ -166,7 +170,7 @@ class GeneratedAnswerer:
                 f"None of the {written} sentence{'s' if written != 1 else ''} the language model wrote "
                 "was supported by the passages it cited; showing quoted sentences instead."
             )
-        fallback = self.assistant.answerer("extractive").answer(question, passages)
+        fallback = self.fallback.answer(question, passages)
         return fallback.model_copy(
             update={
                 "generator": f"extractive (fallback from {self.label})",
@@ -190,6 +194,8 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def make_generated_answerer(name: str, assistant: Assistant) -> Answerer:
+def make_generated_answerer(
+    name: str, settings: Settings, embedder: Embedder, fallback: Answerer
+) -> Answerer:
     """The answerer for generator name ("openai" or "llamacpp"); raises GeneratorUnavailable."""
-    return GeneratedAnswerer(name, make_backend(name, assistant.settings), assistant)
+    return GeneratedAnswerer(name, make_backend(name, settings), embedder, fallback)

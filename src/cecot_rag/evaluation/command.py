@@ -14,12 +14,13 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from cecot_rag.cli import EXIT_FAILED, EXIT_OK, UsageError
+from cecot_rag.errors import EXIT_FAILED, EXIT_OK, UsageError
 from cecot_rag.evaluation.dataset import EvalSet, EvalSetError, load_set, resolve_set_path
 from cecot_rag.evaluation.metrics import CaseResult, parse_thresholds
 from cecot_rag.evaluation.report import (
     compare,
     format_table,
+    latest_report_path,
     read_json,
     run_to_report,
     to_html,
@@ -32,11 +33,6 @@ from cecot_rag.evaluation.runner import (
     temporary_assistant,
     write_set_corpus,
 )
-
-
-def latest_report_path(index_dir: Path) -> Path:
-    """Where the latest run on an index is kept for the web page's Evaluation tab."""
-    return index_dir / "eval" / "latest.json"
 
 
 def run_eval(args: argparse.Namespace) -> int:

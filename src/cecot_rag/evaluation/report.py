@@ -32,6 +32,11 @@ _LABELS = {
 }
 
 
+def latest_report_path(index_dir: Path) -> Path:
+    """Where the latest run on an index is kept for the web page's Evaluation tab."""
+    return index_dir / "eval" / "latest.json"
+
+
 def run_to_report(run: EvalRun) -> Report:
     """The JSON record of a run: {"metrics", "cases", "settings", ...}; stable keys for --compare."""
     cases = []

@@ -7,7 +7,6 @@ from typing import Any
 
 import gradio as gr
 
-from cecot_rag.evaluation.command import latest_report_path
 from cecot_rag.evaluation.dataset import load_set, project_threshold_items, resolve_set_path
 from cecot_rag.evaluation.metrics import parse_thresholds
 from cecot_rag.evaluation.report import (
@@ -16,6 +15,7 @@ from cecot_rag.evaluation.report import (
     failing_cases,
     got_text,
     latency_svg,
+    latest_report_path,
     metric_rows,
     metrics_svg,
     read_json,
