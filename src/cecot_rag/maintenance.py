@@ -7,7 +7,6 @@ re-ingesting the source recorded for every document.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 from collections import Counter
@@ -226,10 +225,10 @@ def rebuild_index(settings: Settings, echo: Any = None) -> RebuildReport:
         lock.release()
 
 
-def run_index_command(args: argparse.Namespace) -> int:
+def run_index_command(action: str) -> int:
     """`cecot-rag index check` (exit 1 when problems are found) and `cecot-rag index rebuild`."""
     settings = Settings()
-    if args.action == "check":
+    if action == "check":
         lock = WriterLock(settings.index_dir)
         if not settings.chroma_url:
             lock.acquire("index check")  # a second process must not open an index being written
