@@ -129,9 +129,9 @@ def create_app(
 def _mount_page(app: FastAPI, service: ChatService) -> None:
     import gradio as gr
 
-    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, build_page
+    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, ChatPage
 
-    blocks = build_page(service)
+    blocks = ChatPage(service).build()
     # The page is mounted last: /api/v1, /healthz and /docs above take precedence over "/".
     gr.mount_gradio_app(
         app,
