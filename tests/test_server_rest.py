@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from cecot_rag import Answer, Assistant
 from cecot_rag.server.app import BasicAuthMiddleware, parse_credentials
-from cecot_rag.server.page import upload_progress
+from cecot_rag.server.page import ingest_progress
 from cecot_rag.server.render import answer_markdown, escape_markdown, sources_html
 from cecot_rag.server.service import ChatService, safe_upload_name
 from helpers_reliability import write_corpus
@@ -365,7 +365,7 @@ def test_page_ingestion_progress_shows_the_running_total_of_embedded_passages(
     def tracker(progress: object, desc: str, unit: str = "steps") -> None:  # gr.Progress's call
         shown.append(desc)
 
-    report = fresh_assistant.ingest([tmp_path / "reports"], progress=upload_progress(tracker, "reports"))
+    report = fresh_assistant.ingest([tmp_path / "reports"], progress=ingest_progress(tracker, "reports"))
     totals = [int(desc.split(": ")[1].split()[0]) for desc in shown if "passages embedded" in desc]
     assert len(totals) > 1 and totals == sorted(totals)
     assert totals[-1] == report.passages

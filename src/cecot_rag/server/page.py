@@ -83,7 +83,7 @@ def new_session() -> dict[str, Any]:
     return {"turns": [], "answers": []}
 
 
-def upload_progress(tracker: Callable[..., Any], label: str) -> Progress:
+def ingest_progress(tracker: Callable[..., Any], label: str) -> Progress:
     """Ingestion progress for the page: documents as a bar, passages embedded as a running total."""
     embedded = 0
 
@@ -323,7 +323,7 @@ class ChatPage:
                 self.service.require_ready()
                 with open(temporary, "rb") as upload:
                     saved = self.service.save_upload(name, upload)
-                report = self.service.ingest_upload(saved, upload_progress(tracker, name))
+                report = self.service.ingest_upload(saved, ingest_progress(tracker, name))
                 lines.append(f"**{escape_markdown(saved.name)}**: {report.summary()}")
             except Rejected as exc:
                 lines.append(f"**{escape_markdown(name)}** was not added: {escape_markdown(exc.message)}")
@@ -332,7 +332,7 @@ class ChatPage:
     def add_url(self, url: str, tracker: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
         try:
             self.service.require_ready()
-            report = self.service.ingest_url(url, upload_progress(tracker, url.strip()[:80]))
+            report = self.service.ingest_url(url, ingest_progress(tracker, url.strip()[:80]))
             status = f"**{escape_markdown(url.strip())}**: {report.summary()}"
             url = ""
         except Rejected as exc:
