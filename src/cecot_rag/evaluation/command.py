@@ -144,7 +144,7 @@ def _print_progress(number: int, total: int, result: CaseResult) -> None:
 
 def _run_baseline(assistant: Any, eval_set: EvalSet, corpus: Path, top_k: int) -> dict[str, Any]:
     """The naive llama-index pipeline on the same corpus and set, in a temporary folder."""
-    from cecot_rag.baseline import NaiveLlamaIndexPipeline
+    from cecot_rag.bench.baseline import NaiveLlamaIndexPipeline
 
     print("Running the naive llama-index baseline ...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="cecot-rag-baseline-") as folder:
