@@ -46,22 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
     evaluate.add_argument(
-        "--set", dest="eval_set", default=None, help="JSONL or JSON set (default eval/cecot.jsonl)"
+        "--set", dest="eval_set", type=Path, default=None, help="JSONL or JSON set (default eval/cecot.jsonl)"
     )
-    evaluate.add_argument("--corpus", default=None, help="ingest DIR into a temporary index instead")
+    evaluate.add_argument(
+        "--corpus", type=Path, default=None, help="ingest DIR into a temporary index instead"
+    )
     evaluate.add_argument("--corpus-from-set", action="store_true", help="index the set's own passages")
     evaluate.add_argument("--top-k", type=_positive_int, default=None)
-    evaluate.add_argument("--json", dest="json_out", default=None, metavar="OUT")
-    evaluate.add_argument("--html", dest="html_out", default=None, metavar="OUT")
+    evaluate.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT")
+    evaluate.add_argument("--html", dest="html_out", type=Path, default=None, metavar="OUT")
     evaluate.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE")
-    evaluate.add_argument("--compare", default=None, metavar="PREVIOUS.json")
+    evaluate.add_argument("--compare", type=Path, default=None, metavar="PREVIOUS.json")
     evaluate.add_argument("--baseline", action="store_true", help="also run a naive llama-index pipeline")
     evaluate.add_argument("--generator", default=None)
 
     bench = commands.add_parser("bench", help="speed benchmark beside a naive llama-index pipeline")
     bench.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes in passages")
     bench.add_argument("--repeat", type=_positive_int, default=3)
-    bench.add_argument("--out", default="benchmarks/results/latest", help="folder for JSON, Markdown, PNG")
+    bench.add_argument(
+        "--out", type=Path, default="benchmarks/results/latest", help="folder for JSON, Markdown, PNG"
+    )
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
 
     index = commands.add_parser("index", help="index maintenance")
@@ -132,14 +136,14 @@ def _eval(args: argparse.Namespace) -> int:
 
     return run_eval(
         EvalOptions(
-            eval_set=_path(args.eval_set),
-            corpus=_path(args.corpus),
+            eval_set=args.eval_set,
+            corpus=args.corpus,
             corpus_from_set=args.corpus_from_set,
             top_k=args.top_k,
-            json_out=_path(args.json_out),
-            html_out=_path(args.html_out),
+            json_out=args.json_out,
+            html_out=args.html_out,
             fail_under=tuple(args.fail_under),
-            compare=_path(args.compare),
+            compare=args.compare,
             baseline=args.baseline,
             generator=args.generator,
         )
@@ -153,17 +157,13 @@ def _bench(args: argparse.Namespace) -> int:
         sizes = parse_sizes(args.sizes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return run_bench(BenchOptions(sizes=sizes, repeat=args.repeat, out=Path(args.out), quick=args.quick))
+    return run_bench(BenchOptions(sizes=sizes, repeat=args.repeat, out=args.out, quick=args.quick))
 
 
 def _index(args: argparse.Namespace) -> int:
     from cecot_rag.maintenance import run_index_command
 
     return run_index_command(args.action)
-
-
-def _path(value: str | None) -> Path | None:
-    return None if value is None else Path(value)
 
 
 def _assistant() -> Any:
