@@ -4,7 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
 from cecot_rag.models import Answer, Citation, DocumentInfo, IngestReport, Passage
-from cecot_rag.settings import Settings  # first: sets the offline and no-telemetry defaults
+from cecot_rag.settings import Settings  # its import sets the offline and no-telemetry defaults
 
 try:
     # One source of truth: the version in pyproject.toml, as installed.
