@@ -70,7 +70,7 @@ class Assistant:
             if name == "extractive":
                 self._answerers[name] = ExtractiveAnswerer(
                     self.embedder,
-                    self.store.lexical.idf,
+                    self.store.idf,
                     self.settings.abstain_threshold,
                     self.settings.max_answer_sentences,
                     stored=self.store.sentence_vectors,
@@ -147,10 +147,11 @@ class Assistant:
         answerer = self.answerer(generator)
         query = answerer.rewrite_question(text, turns) if turns else text
         asked = Question(text=text, retrieval_query=query, history=turns)
+        self.store.sync()  # the question's one read of Chroma's revision; retrieval reads the mirror
         if self.store.passage_count() == 0:
             return asked, []
         asked.query_embedding = self.embedder.embed_one(query)
-        passages = self.retriever.retrieve(query, top_k or self.settings.top_k, asked.query_embedding)
+        passages = self.retriever.rank(query, top_k or self.settings.top_k, asked.query_embedding)
         return asked, passages
 
     def ask(

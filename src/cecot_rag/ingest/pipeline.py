@@ -120,6 +120,7 @@ class IngestPipeline:
                 if not is_url(record.source) and not Path(record.source).exists():
                     self.store.delete_document(record.document_id)
                     report.removed.append(record.document_id)
+        self.store.sync()  # this process's readers (counts, listings) see what was just written
         return report
 
     def _prepare(
