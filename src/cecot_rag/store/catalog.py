@@ -12,8 +12,8 @@ Row = tuple[str, str, str, int | None, int, int, str]
 
 class Catalog:
     """The committed passages by id, kept as plain tuples; a Passage is built when one is asked
-    for. Restoring 100k pydantic Passages from a snapshot took ~1 s of every cold start; tuples
-    take a tenth."""
+    for. Unpickling 100k pydantic Passages (an earlier snapshot format) took ~1 s of every cold
+    start; tuples took a tenth."""
 
     def __init__(self, rows: Iterable[tuple[str, Row]] = ()) -> None:
         self._rows: dict[str, Row] = dict(rows)
