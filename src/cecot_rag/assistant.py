@@ -145,9 +145,11 @@ class Assistant:
             {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
         ]
         answerer = self.answerer(generator)
+        # The question's one read of Chroma's revision: from here on (rewriting a follow-up
+        # included) everything reads the store's mirror.
+        self.store.sync()
         query = answerer.rewrite_question(text, turns) if turns else text
         asked = Question(text=text, retrieval_query=query, history=turns)
-        self.store.sync()  # the question's one read of Chroma's revision; retrieval reads the mirror
         if self.store.passage_count() == 0:
             return asked, []
         asked.query_embedding = self.embedder.embed_one(query)
