@@ -275,3 +275,24 @@ def test_a_server_dripping_its_headers_is_cut_at_the_one_deadline(header_drip: s
         load_url(header_drip, timeout=timeout, max_bytes=MB, allow_private=True)
     # Each header byte arrives well within the per-read timeout; only the whole-fetch deadline cuts it.
     assert time.monotonic() - started < 3 * timeout
+
+
+def test_a_name_server_slower_than_the_deadline_is_cut_at_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    answered = threading.Event()
+    real = socket.getaddrinfo
+
+    def slow_getaddrinfo(host: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host == "slow.test":
+            answered.wait(30)  # a name server that takes far longer than the fetch may
+            return real("127.0.0.1", *args, **kwargs)  # type: ignore[arg-type]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    timeout = 1.0
+    started = time.monotonic()
+    try:
+        with pytest.raises(LoadError, match="timed out after 1 s"):
+            load_url("http://slow.test/", timeout=timeout, max_bytes=MB, allow_private=True)
+        assert time.monotonic() - started < 3 * timeout
+    finally:
+        answered.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -26,11 +27,43 @@ def is_public_address(address: IPAddress) -> bool:
     return address.is_global
 
 
-def check_url_allowed(url: str, allow_private: bool) -> list[str]:
+class ResolveTimeout(LoadError):
+    """The host was not resolved before the fetch deadline."""
+
+
+def _lookup(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+def _resolve(host: str, port: int, deadline: float | None) -> list[str]:
+    """The host's addresses, given up at the deadline: a slow name server must not outlast it."""
+    if deadline is None:
+        return _lookup(host, port)
+    outcome: list[list[str] | socket.gaierror] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(_lookup(host, port))
+        except socket.gaierror as exc:
+            outcome.append(exc)
+
+    # getaddrinfo cannot be interrupted: a lookup past the deadline finishes in its daemon thread.
+    worker = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not outcome:
+        raise ResolveTimeout(f"resolving {host} took past the deadline")
+    if isinstance(outcome[0], socket.gaierror):
+        raise outcome[0]
+    return outcome[0]
+
+
+def check_url_allowed(url: str, allow_private: bool, deadline: float | None = None) -> list[str]:
     """The addresses a URL's host resolves to, once each, after refusing what may not be fetched.
 
     Refuses non-http(s) URLs and, unless allow_private, hosts with any loopback, private,
-    link-local or reserved address. The caller connects only to the returned addresses.
+    link-local or reserved address. The caller connects only to the returned addresses. With a
+    deadline (time.monotonic()), a lookup still running then raises ResolveTimeout.
     """
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https"):
@@ -42,12 +75,12 @@ def check_url_allowed(url: str, allow_private: bool) -> list[str]:
     except ValueError as exc:
         raise LoadError(f"invalid URL ({exc})") from exc
     try:
-        infos = socket.getaddrinfo(parsed.hostname, port, proto=socket.IPPROTO_TCP)
+        resolved = _resolve(parsed.hostname, port, deadline)
     except socket.gaierror as exc:
         raise LoadError(f"cannot resolve host {parsed.hostname}") from exc
     addresses: list[str] = []
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+    for answer in resolved:
+        address = ipaddress.ip_address(answer)
         if not allow_private and not is_public_address(address):
             raise LoadError(
                 f"refusing to fetch {parsed.hostname}: it resolves to a non-public address "
@@ -70,7 +103,7 @@ def load_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -
     try:
         for _ in range(MAX_REDIRECTS + 1):
             # Each hop is vetted and pinned on its own: a redirect may name any host.
-            addresses = check_url_allowed(current, allow_private)
+            addresses = check_url_allowed(current, allow_private, deadline)
             host = httpx.URL(current).raw_host.decode("ascii")
             transport = PinnedTransport(host, addresses, deadline)
             with (
@@ -98,7 +131,7 @@ def load_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -
             raise LoadError("too many redirects")
     except httpx.InvalidURL as exc:
         raise LoadError(f"invalid URL ({exc})") from exc
-    except httpx.TimeoutException as exc:
+    except (httpx.TimeoutException, ResolveTimeout) as exc:
         raise LoadError(f"timed out after {timeout:g} s") from exc
     except httpx.HTTPError as exc:
         raise LoadError(f"unreachable ({type(exc).__name__}: {exc})"[:300]) from exc
