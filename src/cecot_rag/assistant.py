@@ -6,7 +6,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cecot_rag.answer.base import Answerer, Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
@@ -19,6 +19,9 @@ from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+if TYPE_CHECKING:  # llama-index is imported only when an adapter is asked for
+    from cecot_rag.llama_index_adapters import CecotQueryEngine, CecotRetriever
 
 
 class InvalidQuestion(ValueError):
@@ -176,3 +179,17 @@ class Assistant:
         """Text deltas as they are produced, then the final Answer."""
         asked, passages = self.prepare(question, history, top_k, generator)
         yield from self.answerer(generator).stream(asked, passages)
+
+    # -- llama-index -----------------------------------------------------------------------
+    def as_retriever(self, top_k: int | None = None) -> CecotRetriever:
+        """This assistant's retrieval as a llama_index.core.retrievers.BaseRetriever."""
+        # Imported here: llama-index is slow to import and only these two methods need it.
+        from cecot_rag.llama_index_adapters import CecotRetriever
+
+        return CecotRetriever(self, top_k=top_k)
+
+    def as_query_engine(self, top_k: int | None = None, generator: str | None = None) -> CecotQueryEngine:
+        """This assistant's ask as a llama-index query engine (response text: the cited answer)."""
+        from cecot_rag.llama_index_adapters import CecotQueryEngine
+
+        return CecotQueryEngine(self, top_k=top_k, generator=generator)
