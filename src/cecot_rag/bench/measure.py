@@ -167,7 +167,7 @@ def measure_latency(
             naive_correct += bool(top) and fact.answer in top[0]
     asked = len(facts) * repeat
     row = {
-        "passages": index.store.passage_count(),
+        "passages": assistant.store.passage_count(),
         "questions": asked,
         "ask_p50_ms": _rounded_percentile(ask_ms, 50),
         "ask_p95_ms": _rounded_percentile(ask_ms, 95),
