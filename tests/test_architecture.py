@@ -1,8 +1,9 @@
 """The shape of the package: no import cycles, no module over 400 lines, the CLI on top of the graph.
 
-The graph is read from the source with `ast`, function-level imports included (a lazy import is
-still a dependency). A module's parent packages are not counted as its dependencies: Python runs
-their __init__ first, but that is not a choice the module made.
+The graph is read from the source with `ast`, function-level and `if TYPE_CHECKING:` imports
+included: a lazy or type-only import is still a dependency, and the usual way to hide a cycle. A
+module's parent packages are not counted as its dependencies: Python runs their __init__ first,
+but that is not a choice the module made.
 """
 
 from __future__ import annotations
