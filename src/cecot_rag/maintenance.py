@@ -21,8 +21,6 @@ from cecot_rag.models import IngestReport
 from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore, make_client
 
-UPLOADS = "uploads"
-
 
 @dataclass
 class CheckReport:
@@ -129,8 +127,8 @@ def recorded_sources(settings: Settings) -> tuple[list[str], str]:
         if sources is not None:
             return sources, "the damaged index file (read directly)"
     fallback = [str(settings.documents_dir)]
-    if (settings.index_dir / UPLOADS).is_dir():
-        fallback.append(str(settings.index_dir / UPLOADS))
+    if (settings.uploads_dir).is_dir():
+        fallback.append(str(settings.uploads_dir))
     return fallback, "documents_dir and uploads (the document records were unreadable)"
 
 

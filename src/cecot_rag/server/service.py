@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import IO
 
 from cecot_rag.assistant import Assistant
-from cecot_rag.ingest.loaders import is_url
+from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, is_url
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.models import Answer, IngestReport
 
 log = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = (".md", ".txt", ".html", ".htm", ".pdf", ".docx")
-UPLOADS_DIR = "uploads"
+# The loaders' list, sorted into a tuple for str.endswith and for messages.
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))
 FEEDBACK_FILE = "feedback.jsonl"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _COPY_CHUNK = 1 << 16
@@ -117,7 +117,7 @@ class ChatService:
     # -- documents -----------------------------------------------------------------------
     @property
     def uploads_dir(self) -> Path:
-        return self.settings.index_dir / UPLOADS_DIR
+        return self.settings.uploads_dir
 
     def check_upload_name(self, filename: str) -> str:
         name = safe_upload_name(filename)
