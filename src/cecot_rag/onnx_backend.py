@@ -91,7 +91,7 @@ def _fingerprint(model_dir: Path, cache_dir: Path) -> str:
     """
     files = sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     key = _stat_key(model_dir, files)
-    memo_path = cache_dir / "onnx" / "content-hashes.json"
+    memo_path = cache_dir / "onnx-content-hashes.json"  # beside onnx/, whose folders are exports
     try:
         memo = json.loads(memo_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -200,7 +200,9 @@ class ChatPage:
         earlier: list[Answer] = state["answers"]
         messages = [*messages, {"role": "user", "content": escape_markdown(asked)}]
         waiting = [*messages, {"role": "assistant", "content": "…"}]
-        yield waiting, gr.skip(), "", state, gr.update(visible=False), gr.skip()
+        # Every update hides the example questions: Gradio may skip intermediate streamed updates.
+        hide = gr.update(visible=False)
+        yield waiting, gr.skip(), "", state, hide, gr.skip()
         generator = chosen or QUOTED
         if generator != QUOTED:
             quoted = self.assistant.ask(asked, state["turns"], generator=QUOTED)
@@ -212,7 +214,7 @@ class ChatPage:
                 sources,
                 "",
                 state,
-                gr.skip(),
+                hide,
                 gr.skip(),
             )
         partial = ""
@@ -223,7 +225,7 @@ class ChatPage:
                 break
             partial += item
             streamed = [*messages, {"role": "assistant", "content": answer_markdown(partial)}]
-            yield streamed, gr.skip(), "", state, gr.skip(), gr.skip()
+            yield streamed, gr.skip(), "", state, hide, gr.skip()
         if final is None:  # an answerer that ended without its Answer: say so, keep the session sane
             gr.Warning("The answer was interrupted; please ask again.")
             yield messages, gr.skip(), asked, state, gr.skip(), gr.skip()
@@ -239,7 +241,7 @@ class ChatPage:
         reply = answer_markdown(final.text, final.citations, turn)
         messages = [*messages, {"role": "assistant", "content": reply}]
         download = gr.update(value=export_file(state["answers"]), interactive=True)
-        yield messages, conversation_sources_html(state["answers"]), "", state, gr.skip(), download
+        yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
 
     def clear(self) -> tuple[Any, ...]:
         no_file = gr.update(value=None, interactive=False)
