@@ -53,7 +53,9 @@ PAGE_CSS = """
 .documents-scroll { overflow-x: auto; }
 .documents-table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
 .documents-table th, .documents-table td { text-align: left; vertical-align: top; padding: 6px 10px;
-  border-bottom: 1px solid var(--border-color-primary); }
+  border: none; border-bottom: 1px solid var(--border-color-primary); }
+.documents-table th { background: var(--background-fill-secondary); }
+#documents .documents-table { border: 1px solid var(--border-color-primary); }
 .documents-table .doc-title { min-width: 16em; overflow-wrap: anywhere; }
 .documents-table .doc-source { min-width: 10em; overflow-wrap: anywhere; }
 .documents-table .doc-passages { text-align: right; white-space: nowrap; }
