@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cecot_rag import __version__
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
 from cecot_rag.errors import EXIT_OK, UsageError
+from cecot_rag.ingest.pipeline import expand_sources
 from cecot_rag.locking import IndexBusy
 from cecot_rag.server.api import router
 from cecot_rag.server.service import ChatService, Rejected
@@ -242,6 +243,10 @@ def report_startup(service: ChatService, options: ServeOptions, credentials: tup
     _say("loading the embedding model (a machine's first start also exports it to ONNX, once)")
     backend = service.assistant.embedder.active_backend
     _say(f"embedding model ready ({backend}) after {time.monotonic() - started:.0f} s")
+    if not service.ready.is_set():
+        count = len(expand_sources([settings.documents_dir])[0])
+        files = f"{count} file{'s' if count != 1 else ''}"
+        _say(f"preparing the index (an empty one first ingests the {files} in {settings.documents_dir})")
     while not service.ready.wait(0.2):
         if service.startup_error:
             _say(f"the index could not be prepared ({service.startup_error}); /healthz says so")
