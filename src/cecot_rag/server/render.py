@@ -163,7 +163,8 @@ def sources_html(answer: Answer | None, turn: int | None = None, *, shown: bool 
         return '<div class="sources-empty">Sources of the latest answer appear here.</div>'
     parts: list[str] = []
     if turn is not None:
-        parts.append(f'<div class="sources-for">Sources for “{escape_html(answer.question[:160])}”</div>')
+        question = escape_html(answer.question[:160])
+        parts.append(f'<div class="sources-for">Sources of answer {turn}: “{question}”</div>')
     if answer.notice:
         parts.append(f'<div class="notice">Note: {escape_html(answer.notice)}</div>')
     if not answer.answered:
