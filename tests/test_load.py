@@ -145,8 +145,8 @@ def test_page_endpoints_have_fixed_names_and_answer(server: RunningServer) -> No
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     expected = {"/ask", "/clear", "/export", "/feedback", "/upload", "/add_url", "/delete_document"}
     assert expected | {"/list_documents", "/run_eval"} <= named
-    table, _ = client.predict(api_name="/list_documents")
-    assert [row[1] for row in table["data"]] == [ARTICLE.name]
+    listing, _ = client.predict(api_name="/list_documents")
+    assert ARTICLE.name in listing and listing.count("<tr>") == 2  # the header row and one document
 
 
 def test_overloaded_server_refuses_the_excess_with_503_instead_of_hanging(
