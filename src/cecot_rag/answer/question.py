@@ -1,0 +1,115 @@
+"""What a question asks for, read from its words: the answer type, its conditions, list or comparison.
+
+Used by the extractive answerer's scoring (answer/scoring.py) and sentence choice
+(answer/select.py). Everything here is a general reading of English question forms; nothing
+names a document or a particular question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cecot_rag.text import STOPWORDS, fold, has_date, has_quantity, names, numbers, stem_prefix, words
+
+_TYPES = [
+    ("time", re.compile(r"^\W*(in\s+)?(when|what\s+year|which\s+year|what\s+date|since\s+when)\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow\s+(many|much|large|big|long|old|often)\b|\bwhat\s+(number|percentage|share|proportion"
+            r"|rate|capacity|amount|size|figure)\b|\bwhich\s+number\b",
+            re.I,
+        ),
+    ),
+    (
+        "person",
+        re.compile(
+            r"^\W*(who|whom|whose)\b|\b(which|what)\s+(\w+\s+)?(presidents?|leaders?|politicians?|ministers?"
+            r"|mayors?|persons?|people|authors?|officials?)\b",
+            re.I,
+        ),
+    ),
+    (
+        "place",
+        re.compile(r"^\W*where\b|\b(which|what)\s+(\w+\s+)?(countries|country|city|cities|places?)\b", re.I),
+    ),
+]
+# "Which presidents ...", "What are the conditions ...", "Name the ...": several items are wanted.
+_LIST = re.compile(
+    r"\b(which|what)\s+(\w+\s+)?\w+(s|ies|people)\b(?!\s+(is|was|does|did|has)\b)|\bwhat\s+(are|were)\s+(the\s+)?\w+s\b"
+    r"|^\W*(name|list)\b",
+    re.I,
+)
+_COMPARE = [
+    re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+and\s+(.+?)\s+(?:compare|differ)", re.I),
+    re.compile(r"\b(?:difference|differences)\s+between\s+(.+?)\s+and\s+(.+?)\W*$", re.I),
+    re.compile(r"\bcompare\s+(.+?)\s+(?:and|with|to)\s+(.+?)\W*$", re.I),
+]
+_YES_NO = re.compile(r"^\W*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The parts of a question the answer must meet."""
+
+    answer_type: str | None  # "time", "number", "person", "place" or None
+    conditions: tuple[str, ...]  # numbers and names the question states, which the answer must share
+    wants_list: bool
+    compared: tuple[str, ...]  # the two subjects of "How do A and B compare?"
+    yes_no: bool
+
+
+def read_question(text: str) -> Asked:
+    answer_type = next((name for name, pattern in _TYPES if pattern.search(text)), None)
+    conditions = [n for n in numbers(text)]
+    for name in names(text):
+        if any(len(w) > 2 and w not in STOPWORDS for w in words(name)):
+            conditions.append(name)
+    compared: tuple[str, ...] = ()
+    for pattern in _COMPARE:
+        match = pattern.search(text)
+        if match:
+            compared = (match.group(1), match.group(2))
+            break
+    return Asked(
+        answer_type=answer_type,
+        conditions=tuple(dict.fromkeys(conditions)),
+        wants_list=bool(_LIST.search(text)) or bool(compared),
+        compared=compared,
+        yes_no=bool(_YES_NO.search(text)),
+    )
+
+
+def _prefixes(text: str) -> set[str]:
+    return {stem_prefix(w) if len(w) >= 6 else w for w in words(text)}
+
+
+def mentions(condition: str, text: str) -> bool:
+    """Whether text states a condition: the same number, or a significant word of the name.
+
+    Names match on their first six letters, so "Honduran" finds "Honduras".
+    """
+    if condition.replace(".", "").isdigit():
+        return condition in numbers(text)
+    present = _prefixes(text)
+    significant = [w for w in words(condition) if len(w) > 2 and w not in STOPWORDS]
+    return any((stem_prefix(w) if len(w) >= 6 else w) in present for w in significant)
+
+
+def missing_conditions(asked: Asked, text: str) -> list[str]:
+    """The question's conditions that text (a sentence with its neighbours) does not state."""
+    return [c for c in asked.conditions if not mentions(c, text)]
+
+
+def offers_type(asked: Asked, sentence: str, question: str) -> bool:
+    """Whether the sentence holds something of the asked type that the question does not already say."""
+    if asked.answer_type == "time":
+        return has_date(sentence) and not numbers(sentence) <= numbers(question)
+    if asked.answer_type == "number":
+        own = numbers(sentence) - numbers(question)
+        return bool(own) or (has_quantity(sentence) and not numbers(sentence))
+    if asked.answer_type in ("person", "place"):
+        asked_words = {fold(w) for w in words(question)}
+        return any(any(w not in asked_words for w in words(n)) for n in names(sentence))
+    return False
