@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from cecot_rag import Assistant, Settings  # noqa: E402
 from cecot_rag.answer.extractive import ExtractiveAnswerer  # noqa: E402
-from cecot_rag.answer.scoring import FEATURES  # noqa: E402
+from cecot_rag.answer.scoring import ANSWER_FEATURES, FEATURES, answer_features  # noqa: E402
 from cecot_rag.evaluation.dataset import load_set  # noqa: E402
 from cecot_rag.evaluation.metrics import citation_supported  # noqa: E402
 
@@ -38,11 +38,18 @@ DEFAULT_THRESHOLD = 0.42
 L2 = 1.0  # on the weights, not the intercept: ~1,000 rows, 10 features
 
 
-def collect(set_path: Path, corpus: Path) -> list[tuple[bool, np.ndarray, np.ndarray]]:
-    """Per case: answerable, feature rows (one per candidate sentence), labels."""
+Case = tuple[bool, np.ndarray, np.ndarray, np.ndarray | None, bool]
+
+
+def collect(set_path: Path, corpus: Path) -> list[Case]:
+    """Per case: answerable, ranking rows (one per candidate sentence) and labels, the answer
+    model's row for the best sentence that lacks no condition (None if none), and whether that
+    sentence supports the answer."""
     cases = []
     with tempfile.TemporaryDirectory(prefix="cecot-fit-") as folder:
-        assistant = Assistant(Settings(index_dir=Path(folder) / "index", documents_dir=corpus, chroma_url=None))
+        assistant = Assistant(
+            Settings(index_dir=Path(folder) / "index", documents_dir=corpus, chroma_url=None)
+        )
         assistant.ingest([corpus])
         answerer = assistant.answerer("extractive")
         assert isinstance(answerer, ExtractiveAnswerer)
@@ -52,12 +59,17 @@ def collect(set_path: Path, corpus: Path) -> list[tuple[bool, np.ndarray, np.nda
             rows = np.array([[c.features[f] for f in FEATURES] for c in scored]).reshape(-1, len(FEATURES))
             labels = np.array(
                 [
-                    case.answerable and citation_supported(c.text, case.reference_contexts, case.expected_facts)
+                    case.answerable
+                    and citation_supported(c.text, case.reference_contexts, case.expected_facts)
                     for c in scored
                 ],
                 dtype=float,
             )
-            cases.append((case.answerable, rows, labels))
+            eligible = [i for i, c in enumerate(scored) if not c.missing]
+            top = scored[eligible[0]] if eligible else None
+            answer_row = None if top is None else np.array([answer_features(top)[f] for f in ANSWER_FEATURES])
+            supported = top is not None and bool(labels[eligible[0]])
+            cases.append((case.answerable, rows, labels, answer_row, supported))
         assistant.release_writer()
     return cases
 
@@ -79,17 +91,17 @@ def fit(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return float(beta[0]), beta[1:]
 
 
-def choose_threshold(cases: list[tuple[bool, np.ndarray, np.ndarray]], bias: float, w: np.ndarray) -> float:
+def choose_threshold(cases: list[Case], bias: float, w: np.ndarray) -> float:
+    """The answer model's abstention point (see the module docstring for the objective)."""
+    answerable = sum(1 for c in cases if c[0]) or 1
+    unanswerable = sum(1 for c in cases if not c[0]) or 1
     best_value, best_t = -math.inf, 0.5
-    for t in np.arange(0.05, 0.96, 0.01):
+    for t in np.arange(0.02, 0.98, 0.01):
         right = refused = wrong_abstain = 0
-        answerable = sum(1 for a, _, _ in cases if a) or 1
-        unanswerable = sum(1 for a, _, _ in cases if not a) or 1
-        for ok, rows, labels in cases:
-            scores = 1 / (1 + np.exp(-(bias + rows @ w))) if len(rows) else np.zeros(0)
-            answered = bool(len(scores)) and scores.max() >= t
+        for ok, _, _, row, supported in cases:
+            answered = row is not None and 1 / (1 + math.exp(-(bias + float(row @ w)))) >= t
             if ok:
-                right += answered and labels[int(scores.argmax())] > 0
+                right += answered and supported
                 wrong_abstain += not answered
             else:
                 refused += not answered
@@ -100,18 +112,26 @@ def choose_threshold(cases: list[tuple[bool, np.ndarray, np.ndarray]], bias: flo
     return best_t
 
 
-def write_weights(bias: float, weights: dict[str, float], path: Path) -> None:
+def write_weights(
+    bias: float, weights: dict[str, float], answer_bias: float, answer_weights: dict[str, float], path: Path
+) -> None:
     lines = [
-        '"""The extractive answerer\'s fitted model: logistic-regression weights over answer/scoring.py\'s features.',
+        '"""The extractive answerer\'s fitted models: logistic regressions on answer/scoring.py\'s features.',
         "",
         "Written by eval/fit_answerer.py (fitted on eval/cecot.jsonl only); do not edit by hand. The",
-        "intercept is shifted so that the abstention point chosen on that set falls at the default",
-        "`abstain_threshold` (0.42).",
+        "answer model\'s intercept is shifted so that the abstention point chosen on that set falls at",
+        "the default `abstain_threshold` (0.42).",
         '"""',
         "",
+        "# Ranking: does this sentence support an answer (scoring.relevance).",
         f"BIAS = {bias:.4f}",
         "WEIGHTS = {",
         *[f'    "{name}": {value:.4f},' for name, value in weights.items()],
+        "}",
+        "# Answer or abstain, from the best sentence (scoring.evidence_score).",
+        f"ANSWER_BIAS = {answer_bias:.4f}",
+        "ANSWER_WEIGHTS = {",
+        *[f'    "{name}": {value:.4f},' for name, value in answer_weights.items()],
         "}",
         "",
     ]
@@ -125,20 +145,29 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the fit, do not write weights.py")
     args = parser.parse_args()
     cases = collect(Path(args.set), Path(args.corpus))
-    x = np.vstack([rows for _, rows, _ in cases if len(rows)])
-    y = np.concatenate([labels for _, rows, labels in cases if len(rows)])
+    x = np.vstack([c[1] for c in cases if len(c[1])])
+    y = np.concatenate([c[2] for c in cases if len(c[1])])
     bias, w = fit(x, y)
-    threshold = choose_threshold(cases, bias, w)
-    # Shift the intercept so that score `threshold` becomes DEFAULT_THRESHOLD.
-    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
-    shifted = bias - logit(threshold) + logit(DEFAULT_THRESHOLD)
     weights = {name: float(v) for name, v in zip(FEATURES, w, strict=True)}
-    print(f"{len(cases)} cases, {len(y)} sentences, {int(y.sum())} positive; abstention point {threshold:.2f}")
+    print(f"{len(cases)} cases, {len(y)} sentences, {int(y.sum())} positive")
     for name, value in weights.items():
         print(f"  {name:18s} {value:+.3f}")
-    print(f"  intercept          {shifted:+.3f} (fitted {bias:+.3f})")
+    print(f"  intercept          {bias:+.3f}")
+    # The answer model: one row per case (its best eligible sentence), positive when answerable.
+    with_row = [c for c in cases if c[3] is not None]
+    answer_bias, aw = fit(np.vstack([c[3] for c in with_row]), np.array([float(c[0]) for c in with_row]))
+    threshold = choose_threshold(cases, answer_bias, aw)
+    # Shift the intercept so that score `threshold` becomes DEFAULT_THRESHOLD.
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    shifted = answer_bias - logit(threshold) + logit(DEFAULT_THRESHOLD)
+    answer_weights = {name: float(v) for name, v in zip(ANSWER_FEATURES, aw, strict=True)}
+    print(f"answer model on {len(with_row)} cases; abstention point {threshold:.2f}")
+    for name, value in answer_weights.items():
+        print(f"  {name:18s} {value:+.3f}")
+    print(f"  intercept          {shifted:+.3f} (fitted {answer_bias:+.3f})")
     if not args.dry_run:
-        write_weights(shifted, weights, ROOT / "src" / "cecot_rag" / "answer" / "weights.py")
+        path = ROOT / "src" / "cecot_rag" / "answer" / "weights.py"
+        write_weights(bias, weights, shifted, answer_weights, path)
         print("wrote src/cecot_rag/answer/weights.py")
 
 

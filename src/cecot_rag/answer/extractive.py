@@ -20,7 +20,7 @@ import numpy as np
 from cecot_rag.answer.base import Question, abstention, number_citations
 from cecot_rag.answer.followup import Reading, decide_reading
 from cecot_rag.answer.question import read_question
-from cecot_rag.answer.scoring import Candidate, candidates, evidence_score, featurize, term_weights
+from cecot_rag.answer.scoring import Candidate, candidates, evidence_score, featurize, relevance, term_weights
 from cecot_rag.answer.select import Choice, choose
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
@@ -58,8 +58,10 @@ class ExtractiveAnswerer:
             return 0.0
         vector = self.embedder.embed_cached([reading.query])[0]
         question = Question(reading.query, reading.query, [], vector)
-        scored = self.score_sentences(question, self.retrieve(reading.query, vector))
-        return scored[0].score if scored else 0.0
+        scored = [
+            c for c in self.score_sentences(question, self.retrieve(reading.query, vector)) if not c.missing
+        ]
+        return evidence_score(scored[0]) if scored else 0.0
 
     def score_sentences(self, question: Question, passages: list[Passage]) -> list[Candidate]:
         """Every candidate sentence of the passages with its evidence score, best first.
@@ -91,7 +93,7 @@ class ExtractiveAnswerer:
         own, combined = term_weights(question.text, earlier, self.idf)
         featurize(found, question.text, read_question(question.text), own, combined, similarity)
         for candidate in found:
-            candidate.score = evidence_score(candidate.features)
+            candidate.score = relevance(candidate.features)
         found.sort(key=lambda c: -c.score)
         return found
 

@@ -36,9 +36,10 @@ _TYPES = [
     ),
 ]
 # "Which presidents ...", "What are the conditions ...", "Name the ...": several items are wanted.
+_AUXILIARY = r"(?:is|was|has|does|are|were|do|did|have|had|can|will|would|should)\b"
 _LIST = re.compile(
-    r"\b(which|what)\s+(\w+\s+)?\w+(s|ies|people)\b(?!\s+(is|was|does|did|has)\b)|\bwhat\s+(are|were)\s+(the\s+)?\w+s\b"
-    r"|^\W*(name|list)\b",
+    rf"\b(which|what)\s+(?!{_AUXILIARY})(\w+\s+){{0,2}}?(?!{_AUXILIARY})\w+(s|ies|people)\b"
+    rf"|\bwhat\s+(are|were)\s+(the\s+)?\w+s\b|^\W*(name|list)\b",
     re.I,
 )
 _COMPARE = [
@@ -46,6 +47,15 @@ _COMPARE = [
     re.compile(r"\b(?:difference|differences)\s+between\s+(.+?)\s+and\s+(.+?)\W*$", re.I),
     re.compile(r"\bcompare\s+(.+?)\s+(?:and|with|to)\s+(.+?)\W*$", re.I),
 ]
+# A title tied to a name ("Costa Rica's president", "the Colombian president") is a condition: a
+# security minister is not a president. A generic title ("leader") accepts any specific one.
+_TITLE = re.compile(
+    r"[A-Z][\w]*(?:['’]s)?\s+(president|mayor|minister|governor|senator|king|queen|judge|leader|official)s?\b"
+)
+_TITLES = ("president", "mayor", "minister", "governor", "senator", "king", "queen", "judge")
+_GENERIC_TITLES = ("leader", "official")
+# "today", "now", "currently": the question asks for the present, which a dated figure is not.
+_PRESENT = re.compile(r"\b(today|now|currently|current|at present|these days|still|so far|to date)\b", re.I)
 _YES_NO = re.compile(r"^\W*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
 
 
@@ -54,7 +64,9 @@ class Asked:
     """The parts of a question the answer must meet."""
 
     answer_type: str | None  # "time", "number", "person", "place" or None
-    conditions: tuple[str, ...]  # numbers and names the question states, which the answer must share
+    # What the question states that the answer must share: numbers and names (kind "number" and
+    # "name"), a title tied to a name ("title"), the present ("now").
+    conditions: tuple[tuple[str, str], ...]
     wants_list: bool
     compared: tuple[str, ...]  # the two subjects of "How do A and B compare?"
     yes_no: bool
@@ -62,10 +74,14 @@ class Asked:
 
 def read_question(text: str) -> Asked:
     answer_type = next((name for name, pattern in _TYPES if pattern.search(text)), None)
-    conditions = [n for n in numbers(text)]
+    conditions = [("number", n) for n in numbers(text)]
     for name in names(text):
-        if any(len(w) > 2 and w not in STOPWORDS for w in words(name)):
-            conditions.append(name)
+        if any(len(w) > 2 and w not in STOPWORDS for w in _plain_words(name)):
+            conditions.append(("name", name))
+    conditions += [("title", m.group(1).lower()) for m in _TITLE.finditer(text)]
+    present = _PRESENT.search(text)
+    if present:
+        conditions.append(("now", present.group(1)))
     compared: tuple[str, ...] = ()
     for pattern in _COMPARE:
         match = pattern.search(text)
@@ -81,25 +97,41 @@ def read_question(text: str) -> Asked:
     )
 
 
+def _plain_words(text: str) -> list[str]:
+    """Folded words without a possessive ending: "Ecuador's" -> "ecuador"."""
+    return [w.removesuffix("'s") for w in words(text)]
+
+
 def _prefixes(text: str) -> set[str]:
-    return {stem_prefix(w) if len(w) >= 6 else w for w in words(text)}
+    return {stem_prefix(w) if len(w) >= 6 else w for w in _plain_words(text)}
 
 
-def mentions(condition: str, text: str) -> bool:
-    """Whether text states a condition: the same number, or a significant word of the name.
+def mentions(name: str, text: str) -> bool:
+    """Whether text states a name or number: the same number, or a significant word of the name.
 
     Names match on their first six letters, so "Honduran" finds "Honduras".
     """
-    if condition.replace(".", "").isdigit():
-        return condition in numbers(text)
+    if name.replace(".", "").isdigit():
+        return name in numbers(text)
     present = _prefixes(text)
-    significant = [w for w in words(condition) if len(w) > 2 and w not in STOPWORDS]
+    significant = [w for w in _plain_words(name) if len(w) > 2 and w not in STOPWORDS]
     return any((stem_prefix(w) if len(w) >= 6 else w) in present for w in significant)
 
 
-def missing_conditions(asked: Asked, text: str) -> list[str]:
-    """The question's conditions that text (a sentence with its neighbours) does not state."""
-    return [c for c in asked.conditions if not mentions(c, text)]
+def _states(kind: str, value: str, sentence: str, window: str, passage: str) -> bool:
+    if kind == "number":  # a year or a count: in the sentence or its neighbours
+        return mentions(value, window)
+    if kind == "name":  # a country or a person: anywhere in the passage, usually about one subject
+        return mentions(value, passage)
+    if kind == "title":  # in the sentence itself, next to the name it belongs to
+        found = {w.rstrip("s") for w in words(sentence)}
+        return (value in found) if value in _TITLES else bool(found & set(_TITLES + _GENERIC_TITLES))
+    return bool(_PRESENT.search(window))  # "now": the evidence speaks of the present too
+
+
+def missing_conditions(asked: Asked, sentence: str, window: str, passage: str) -> list[str]:
+    """The question's conditions the evidence does not state (as the question words them)."""
+    return [value for kind, value in asked.conditions if not _states(kind, value, sentence, window, passage)]
 
 
 def offers_type(asked: Asked, sentence: str, question: str) -> bool:

@@ -31,7 +31,7 @@ import numpy as np
 from cecot_rag.answer.base import Evidence
 from cecot_rag.answer.prompt import is_instruction
 from cecot_rag.answer.question import Asked, missing_conditions, offers_type
-from cecot_rag.answer.weights import BIAS, WEIGHTS
+from cecot_rag.answer.weights import ANSWER_BIAS, ANSWER_WEIGHTS, BIAS, WEIGHTS
 from cecot_rag.models import Passage
 from cecot_rag.text import is_heading, sentence_spans, terms, words
 
@@ -121,7 +121,9 @@ def featurize(
         in_sentence = set(terms(candidate.text))
         in_window = set(terms(candidate.window))
         absent = [w for t, w in own.items() if t not in in_window]
-        candidate.missing = missing_conditions(asked, candidate.window)
+        candidate.missing = missing_conditions(
+            asked, candidate.text, candidate.window, candidate.passage.text
+        )
         has_type = asked.answer_type is not None
         offered = has_type and offers_type(asked, candidate.text, question)
         candidate.features = {
@@ -138,7 +140,31 @@ def featurize(
         }
 
 
-def evidence_score(features: dict[str, float]) -> float:
-    """The logistic model's output for one candidate's features."""
+def relevance(features: dict[str, float]) -> float:
+    """The ranking model's output: how likely this sentence supports an answer to the question."""
     z = BIAS + sum(WEIGHTS[name] * features[name] for name in FEATURES)
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def answer_features(candidate: Candidate) -> dict[str, float]:
+    """What the answer-or-abstain model sees of the best sentence: its ranking logit and coverage."""
+    score = min(max(candidate.score, 1e-6), 1 - 1e-6)
+    f = candidate.features
+    return {
+        "relevance": float(np.log(score / (1 - score))),
+        "sentence": f["sentence"],
+        "coverage": f["coverage"],
+        "window_coverage": f["window_coverage"],
+        "missing_rare": f["missing_rare"],
+        "type_absent": f["type_absent"],
+    }
+
+
+ANSWER_FEATURES = ("relevance", "sentence", "coverage", "window_coverage", "missing_rare", "type_absent")
+
+
+def evidence_score(candidate: Candidate) -> float:
+    """The answer-or-abstain model's output for the best sentence, compared to abstain_threshold."""
+    f = answer_features(candidate)
+    z = ANSWER_BIAS + sum(ANSWER_WEIGHTS[name] * f[name] for name in ANSWER_FEATURES)
     return float(1.0 / (1.0 + np.exp(-z)))

@@ -1,8 +1,11 @@
 """Choosing the answer sentences from scored candidates: answer, near miss or abstention, and how many.
 
-1. The best candidate must reach the threshold, else there is no answer. If a candidate would have
-   reached it but for a condition of the question its window lacks (a year, a country), the result
-   is a near miss: that sentence is shown as what the documents do say, with answered=False.
+1. A sentence whose evidence lacks a condition the question states (a year, a country: see
+   question.missing_conditions) is never an answer. The best of the others (by relevance) must
+   reach the threshold with its evidence score (the answer-or-abstain model), else there is no
+   answer. If the best sentence overall lacks a condition but would have reached the threshold,
+   the result is a near miss: that sentence is shown as what the documents do say, with
+   answered=False.
 2. After the first sentence, others are added only when they answer a part it does not:
    - a list question ("Which presidents ...", "What are the conditions ...") takes the sentences
      that follow the first in the document while they still hold the asked kind of item (a name,
@@ -25,7 +28,9 @@ from cecot_rag.text import terms
 # A list continues into a following sentence holding the asked item when its evidence is at least
 # this share of the threshold; without an asked item type it must reach the threshold itself.
 LIST_SHARE = 0.5
-COMPARE_SHARE = 0.5  # a comparison's second subject needs this share of the threshold
+COMPARE_SHARE = 0.5
+# A further sentence for a plain question must be nearly as relevant as the first (ranking score).
+KEEP_RATIO = 0.5  # a comparison's second subject needs this share of the threshold
 
 
 @dataclass
@@ -43,12 +48,14 @@ def choose(
     max_sentences: int,
 ) -> Choice:
     """The sentences to quote (scored is best first)."""
-    if not scored:
+    eligible = [c for c in scored if not c.missing]
+    if not eligible or evidence_score(eligible[0]) < threshold:
+        top = scored[0] if scored else None
+        if top is not None and top.missing and evidence_score(top) >= threshold:
+            return Choice([top], False, top.missing)
         return Choice([], False, [])
-    best = scored[0]
-    if best.score < threshold:
-        return _near_miss(scored, threshold)
-    chosen = [best]
+    chosen = [eligible[0]]
+    scored = eligible
     if asked.compared:
         _cover_subjects(chosen, scored, asked, threshold, max_sentences)
     elif asked.wants_list:
@@ -56,14 +63,6 @@ def choose(
     else:
         _complete(chosen, scored, question_terms, threshold, max_sentences)
     return Choice(chosen, True, [])
-
-
-def _near_miss(scored: Sequence[Candidate], threshold: float) -> Choice:
-    for candidate in scored:
-        without_condition = {**candidate.features, "condition_missing": 0.0}
-        if candidate.missing and evidence_score(without_condition) >= threshold:
-            return Choice([candidate], False, candidate.missing)
-    return Choice([], False, [])
 
 
 def _position(c: Candidate) -> tuple[str, int]:
@@ -81,23 +80,52 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
 def _continue_list(
     chosen: list[Candidate], scored: Sequence[Candidate], asked: Asked, threshold: float, limit: int
 ) -> None:
-    """Add the sentences right after the first (in document order) while they continue the list."""
+    """Grow the answer into a block of adjacent sentences that continue the list.
+
+    When the question asks for names or amounts and the first sentence has none (a general
+    sentence introducing the list), the block starts at the best sentence that has one instead.
+    """
+    if asked.answer_type and chosen[0].features["type_match"] == 0:
+        anchor = next(
+            (
+                c
+                for c in scored
+                if c.features["type_match"] > 0 and evidence_score(c) >= LIST_SHARE * threshold
+            ),
+            None,
+        )
+        if anchor is not None:
+            chosen[0] = anchor
     ordered = sorted({_position(c): c for c in scored}.values(), key=_position)
     at = next(i for i, c in enumerate(ordered) if _position(c) == _position(chosen[0]))
-    for following in ordered[at + 1 :]:
-        if len(chosen) >= limit or following.passage.document_id != chosen[0].passage.document_id:
-            break
-        # Adjacent: nothing but whitespace or a skipped line (a heading ends the list) between them.
-        last = chosen[-1]
-        if following.passage.start_char + following.start - (last.passage.start_char + last.end) > 2:
-            break
-        item = following.features["type_match"] > 0
-        if (
-            not ((item and following.score >= LIST_SHARE * threshold) or following.score >= threshold)
-            or following.missing
-        ):
-            break
-        chosen.append(following)
+    for step in (1, -1):
+        edge = chosen[0]
+        index = at + step
+        while len(chosen) < limit and 0 <= index < len(ordered):
+            neighbour = ordered[index]
+            if not _adjacent(edge, neighbour) or not _continues(neighbour, threshold):
+                break
+            chosen.append(neighbour)
+            edge, index = neighbour, index + step
+    # The first sentence stays first (the best evidence); the rest follow in document order.
+    chosen[1:] = sorted(chosen[1:], key=_position)
+
+
+def _adjacent(a: Candidate, b: Candidate) -> bool:
+    """Consecutive sentences of one document: nothing but whitespace between them (a heading or a
+    skipped line ends a list)."""
+    if a.passage.document_id != b.passage.document_id:
+        return False
+    first, second = sorted((a, b), key=_position)
+    return second.passage.start_char + second.start - (first.passage.start_char + first.end) <= 2
+
+
+def _continues(c: Candidate, threshold: float) -> bool:
+    """A neighbour belongs to the list when it holds the asked kind of item, or is strong evidence."""
+    if c.missing:
+        return False
+    evidence = evidence_score(c)
+    return (c.features["type_match"] > 0 and evidence >= LIST_SHARE * threshold) or evidence >= threshold
 
 
 def _cover_subjects(
@@ -110,7 +138,7 @@ def _cover_subjects(
             (
                 c
                 for c in scored
-                if c.score >= COMPARE_SHARE * threshold
+                if evidence_score(c) >= COMPARE_SHARE * threshold
                 and mentions(subject, c.text)
                 and not any(_overlaps(c, o) for o in chosen)
             ),
@@ -129,10 +157,10 @@ def _complete(
 ) -> None:
     covered = set(terms(chosen[0].text)) & question_terms
     for candidate in scored[1:]:
-        if len(chosen) >= limit or candidate.score < threshold:
+        if len(chosen) >= limit or candidate.score < KEEP_RATIO * chosen[0].score:
             break
         new = (set(terms(candidate.text)) & question_terms) - covered
-        if not new or candidate.missing or any(_overlaps(candidate, c) for c in chosen):
+        if not new or any(_overlaps(candidate, c) for c in chosen) or evidence_score(candidate) < threshold:
             continue
         chosen.append(candidate)
         covered |= new
