@@ -337,7 +337,9 @@ def numbers(text: str) -> set[str]:
 
 def has_quantity(text: str) -> bool:
     """Whether text states an amount: a number in digits or in words ('two', 'thousands')."""
-    return bool(_NUMBER.search(text)) or any(w in _NUMBER_WORDS for w in words(text))
+    return bool(_NUMBER.search(text)) or any(
+        part in _NUMBER_WORDS for w in words(text) for part in w.split("-")
+    )
 
 
 def has_date(text: str) -> bool:

@@ -50,14 +50,14 @@ class ExtractiveAnswerer:
         self.retrieve = retrieve
 
     def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
-        return decide_reading(text, history, self._standalone_evidence).query
+        return decide_reading(text, history, lambda reading: self._evidence(text, history, reading)).query
 
-    def _standalone_evidence(self, reading: Reading) -> float:
-        """The best evidence score the question gets on its own, or 0 when it cannot be retrieved."""
+    def _evidence(self, text: str, history: list[dict[str, str]], reading: Reading) -> float:
+        """The best evidence score a reading of the question gets (0 when nothing can be retrieved)."""
         if self.retrieve is None:
             return 0.0
         vector = self.embedder.embed_cached([reading.query])[0]
-        question = Question(reading.query, reading.query, [], vector)
+        question = Question(text, reading.query, history, vector)
         scored = [
             c for c in self.score_sentences(question, self.retrieve(reading.query, vector)) if not c.missing
         ]

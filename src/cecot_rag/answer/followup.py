@@ -5,13 +5,14 @@ previous user question followed by it). The decision step:
 
 1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") only
    makes sense with the previous one: joined.
-2. Otherwise the standalone reading is tried first: the question is retrieved and scored on its
-   own (`standalone_evidence`, the best sentence's evidence score). If that reaches
-   `STANDALONE_EVIDENCE`, the question stands on its own and keeps its own reading, even when it
-   is short or has a pronoun ("Which countries want to build prisons like it?").
-3. A question that does not stand on its own is joined when it looks dependent (six words or
-   fewer, or a pronoun such as "it", "he", "they"), else it keeps its own reading: a
-   self-contained question the documents do not answer must not inherit the old topic.
+2. Otherwise each reading is retrieved and scored (`evidence`: the best eligible sentence's
+   evidence score). A question whose own reading reaches `STANDALONE_EVIDENCE` and does not look
+   dependent stands on its own.
+3. A question that looks dependent (six words or fewer, or a pronoun such as "it", "he",
+   "they") is also scored joined, and the joined reading is kept only when its evidence is
+   higher ("How many prisoners can it take?" after a question about CECOT). Any other question
+   keeps its own reading: a self-contained question the documents do not answer must not
+   inherit the old topic.
 
 Joining only widens retrieval: the answerer still scores sentences against the question's own
 terms and conditions (the previous question's terms count half), so a joined reading cannot
@@ -56,7 +57,7 @@ def looks_dependent(question: str) -> bool:
 def decide_reading(
     question: str,
     history: Sequence[dict[str, str]] | None,
-    standalone_evidence: Callable[[Reading], float],
+    evidence: Callable[[Reading], float],
 ) -> Reading:
     """The reading to retrieve with (see the module docstring for the steps)."""
     standalone, joined = readings(question, history)
@@ -64,9 +65,10 @@ def decide_reading(
         return standalone
     if _ELLIPTICAL.search(question):
         return joined
-    if standalone_evidence(standalone) >= STANDALONE_EVIDENCE:
+    if not looks_dependent(question):
         return standalone
-    return joined if looks_dependent(question) else standalone
+    own = evidence(standalone)
+    return joined if evidence(joined) > own or own < STANDALONE_EVIDENCE else standalone
 
 
 def retrieval_query(question: str, history: Sequence[dict[str, str]] | None) -> str:

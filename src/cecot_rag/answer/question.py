@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cecot_rag.text import STOPWORDS, fold, has_date, has_quantity, names, numbers, stem_prefix, words
 
@@ -44,6 +45,7 @@ _LIST = re.compile(
 )
 _COMPARE = [
     re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+and\s+(.+?)\s+(?:compare|differ)", re.I),
+    re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+(?:compare|differ)\s+(?:with|to|from)\s+(.+?)\W*$", re.I),
     re.compile(r"\b(?:difference|differences)\s+between\s+(.+?)\s+and\s+(.+?)\W*$", re.I),
     re.compile(r"\bcompare\s+(.+?)\s+(?:and|with|to)\s+(.+?)\W*$", re.I),
 ]
@@ -88,6 +90,10 @@ def read_question(text: str) -> Asked:
         if match:
             compared = (match.group(1), match.group(2))
             break
+    if compared:
+        # Each subject of a comparison is a condition for its own sentence only (select.py
+        # covers both), not for every sentence of the answer.
+        conditions = [c for c in conditions if not any(c[1] in subject for subject in compared)]
     return Asked(
         answer_type=answer_type,
         conditions=tuple(dict.fromkeys(conditions)),
@@ -97,13 +103,20 @@ def read_question(text: str) -> Asked:
     )
 
 
-def _plain_words(text: str) -> list[str]:
+@lru_cache(maxsize=8192)  # candidate sentences recur across questions
+def _names(sentence: str) -> tuple[str, ...]:
+    return tuple(names(sentence))
+
+
+@lru_cache(maxsize=8192)
+def _plain_words(text: str) -> tuple[str, ...]:
     """Folded words without a possessive ending: "Ecuador's" -> "ecuador"."""
-    return [w.removesuffix("'s") for w in words(text)]
+    return tuple(w.removesuffix("'s") for w in words(text))
 
 
-def _prefixes(text: str) -> set[str]:
-    return {stem_prefix(w) if len(w) >= 6 else w for w in _plain_words(text)}
+@lru_cache(maxsize=8192)  # passages and windows recur across candidates and questions
+def _prefixes(text: str) -> frozenset[str]:
+    return frozenset({stem_prefix(w) if len(w) >= 6 else w for w in _plain_words(text)})
 
 
 def mentions(name: str, text: str) -> bool:
@@ -143,5 +156,5 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
         return bool(own) or (has_quantity(sentence) and not numbers(sentence))
     if asked.answer_type in ("person", "place"):
         asked_words = {fold(w) for w in words(question)}
-        return any(any(w not in asked_words for w in words(n)) for n in names(sentence))
+        return any(any(w not in asked_words for w in words(n)) for n in _names(sentence))
     return False

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -69,6 +70,17 @@ class Candidate:
         return Evidence(self.passage, self.start, self.end)
 
 
+@lru_cache(maxsize=8192)  # sentences recur across questions
+def can_answer(sentence: str) -> bool:
+    """Whether a sentence may be quoted as an answer at all."""
+    return not (
+        len(words(sentence)) < MIN_SENTENCE_WORDS
+        or sentence.endswith("?")  # questions (often headings) are never answers
+        or is_heading(sentence)
+        or is_instruction(sentence)  # a planted "ignore previous instructions ..." is not evidence
+    )
+
+
 def candidates(passages: Sequence[Passage]) -> tuple[list[Candidate], dict[str, list[str]]]:
     """Answerable sentences of the passages, and every passage's sentences (for stored vectors)."""
     found: list[Candidate] = []
@@ -77,12 +89,7 @@ def candidates(passages: Sequence[Passage]) -> tuple[list[Candidate], dict[str, 
         spans = sentence_spans(passage.text)
         sentences = sentences_of[passage.id] = [passage.text[s.start : s.end] for s in spans]
         for i, (span, sentence) in enumerate(zip(spans, sentences, strict=True)):
-            if (
-                len(words(sentence)) < MIN_SENTENCE_WORDS
-                or sentence.endswith("?")
-                or is_heading(sentence)
-                or is_instruction(sentence)
-            ):
+            if not can_answer(sentence):
                 continue
             window = passage.text[spans[max(0, i - 1)].start : spans[min(len(spans) - 1, i + 1)].end]
             found.append(Candidate(passage, i, span.start, span.end, sentence, window))
@@ -98,6 +105,11 @@ def term_weights(
     for term in terms(earlier or ""):
         combined[term] = max(combined.get(term, 0.0), 0.5 * idf(term))
     return own, combined
+
+
+@lru_cache(maxsize=8192)  # sentences and windows recur across questions
+def term_set(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
 
 
 def _share(weights: dict[str, float], present: set[str]) -> float:
@@ -118,8 +130,8 @@ def featurize(
     pairs = [similarity(c) for c in found]
     best = max((s for s, _ in pairs), default=0.0)
     for candidate, (sentence_sim, window_sim) in zip(found, pairs, strict=True):
-        in_sentence = set(terms(candidate.text))
-        in_window = set(terms(candidate.window))
+        in_sentence = term_set(candidate.text)
+        in_window = term_set(candidate.window)
         absent = [w for t, w in own.items() if t not in in_window]
         candidate.missing = missing_conditions(
             asked, candidate.text, candidate.window, candidate.passage.text

@@ -6,26 +6,26 @@ the default `abstain_threshold` (0.42).
 """
 
 # Ranking: does this sentence support an answer (scoring.relevance).
-BIAS = -5.2447
+BIAS = -5.4135
 WEIGHTS = {
-    "sentence": 0.9202,
-    "window": 2.2912,
-    "passage": 0.6034,
-    "coverage": 3.1606,
-    "window_coverage": 2.0326,
-    "missing_rare": 0.5933,
-    "type_match": 0.3424,
-    "type_absent": -1.5678,
-    "condition_missing": -1.2745,
-    "gap": 2.3693,
+    "sentence": 1.0664,
+    "window": 2.4619,
+    "passage": 0.5709,
+    "coverage": 3.1357,
+    "window_coverage": 2.0506,
+    "missing_rare": 0.5295,
+    "type_match": 0.3152,
+    "type_absent": -1.6888,
+    "condition_missing": -1.4480,
+    "gap": 2.1287,
 }
 # Answer or abstain, from the best sentence (scoring.evidence_score).
-ANSWER_BIAS = 1.4731
+ANSWER_BIAS = 1.4609
 ANSWER_WEIGHTS = {
-    "relevance": 0.7636,
-    "sentence": 0.5277,
-    "coverage": -0.4464,
-    "window_coverage": -0.8076,
-    "missing_rare": 0.3455,
-    "type_absent": -0.9116,
+    "relevance": 0.8975,
+    "sentence": 0.7069,
+    "coverage": -0.7186,
+    "window_coverage": -0.9281,
+    "missing_rare": 0.2403,
+    "type_absent": -0.9145,
 }
