@@ -24,6 +24,7 @@ from cecot_rag.answer.scoring import Candidate, candidates, evidence_score, feat
 from cecot_rag.answer.select import Choice, choose
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
+from cecot_rag.text import is_heading
 
 Retrieve = Callable[[str, np.ndarray], list[Passage]]
 
@@ -83,8 +84,10 @@ class ExtractiveAnswerer:
 
         def similarity(c: Candidate) -> tuple[float, float]:
             vec = vectors[c.text]
-            if c.index:
-                vec = vec + vectors[sentences_of[c.passage.id][c.index - 1]]
+            before = sentences_of[c.passage.id][c.index - 1] if c.index else None
+            # The window adds the sentence before, but not a heading: a title is no context.
+            if before is not None and not is_heading(before):
+                vec = vec + vectors[before]
             window = float(vec @ query_vec) / max(float(np.linalg.norm(vec)), 1e-12)
             return float(vectors[c.text] @ query_vec), window
 
