@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cecot_rag.text import STOPWORDS, fold, has_date, has_quantity, names, numbers, stem_prefix, words
+from cecot_rag.text import STOPWORDS, has_date, has_quantity, names, numbers, stem_prefix, words
 
 _TYPES = [
     ("time", re.compile(r"^\W*(in\s+)?(when|what\s+year|which\s+year|what\s+date|since\s+when)\b", re.I)),
@@ -19,21 +19,25 @@ _TYPES = [
         "number",
         re.compile(
             r"\bhow\s+(many|much|large|big|long|old|often)\b|\bwhat\s+(number|percentage|share|proportion"
-            r"|rate|capacity|amount|size|figure)\b|\bwhich\s+number\b",
+            r"|rate|capacity|amount|size|figure)\b|\bwhich\s+number\b"
+            r"|\bwhat\s+(is|was|are|were)\s+(the\s+)?([\w'’-]+\s+){0,3}?(number|percentage|share|proportion"
+            r"|rate|capacity|amount|size|figure|population|cost|budget|total)\b",
             re.I,
         ),
     ),
     (
         "person",
         re.compile(
-            r"^\W*(who|whom|whose)\b|\b(which|what)\s+(\w+\s+)?(presidents?|leaders?|politicians?|ministers?"
+            r"^\W*(who|whom|whose)\b|\b(which|what)\s+(\w+\s+){0,2}?(presidents?|leaders?|politicians?|ministers?"
             r"|mayors?|persons?|people|authors?|officials?)\b",
             re.I,
         ),
     ),
     (
         "place",
-        re.compile(r"^\W*where\b|\b(which|what)\s+(\w+\s+)?(countries|country|city|cities|places?)\b", re.I),
+        re.compile(
+            r"^\W*where\b|\b(which|what)\s+(\w+\s+){0,2}?(countries|country|city|cities|places?)\b", re.I
+        ),
     ),
 ]
 # "Which presidents ...", "What are the conditions ...", "Name the ...": several items are wanted.
@@ -50,12 +54,19 @@ _COMPARE = [
     re.compile(r"\bcompare\s+(.+?)\s+(?:and|with|to)\s+(.+?)\W*$", re.I),
 ]
 # A title tied to a name ("Costa Rica's president", "the Colombian president") is a condition: a
-# security minister is not a president. A generic title ("leader") accepts any specific one.
+# security minister is not a president. A generic title ("leader") accepts any specific one; a
+# plural ("Latin American leaders") names a class, not a condition.
 _TITLE = re.compile(
-    r"[A-Z][\w]*(?:['’]s)?\s+(president|mayor|minister|governor|senator|king|queen|judge|leader|official)s?\b"
+    r"[A-Z][\w]*(?:['’]s)?\s+(president|mayor|minister|governor|senator|king|queen|judge|leader|official)\b(?!s)"
 )
 _TITLES = ("president", "mayor", "minister", "governor", "senator", "king", "queen", "judge")
 _GENERIC_TITLES = ("leader", "official")
+_ASKS_OFFICIALS = re.compile(
+    r"\b(presidents|leaders|politicians|ministers|mayors|officials|governors)\b", re.I
+)
+_TITLED_NAME = re.compile(
+    r"\b(President|Mayor|Minister|Governor|Senator|King|Queen|Judge|Chancellor)\b[,\s]+(?:[a-z]+\s+)?[A-Z]\w+"
+)
 # "today", "now", "currently": the question asks for the present, which a dated figure is not.
 _PRESENT = re.compile(r"\b(today|now|currently|current|at present|these days|still|so far|to date)\b", re.I)
 _YES_NO = re.compile(r"^\W*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
@@ -88,7 +99,8 @@ def read_question(text: str) -> Asked:
     for pattern in _COMPARE:
         match = pattern.search(text)
         if match:
-            compared = (match.group(1), match.group(2))
+            # A subject is known by its names when it has any ("Ecuador's prison plans": Ecuador).
+            compared = tuple((names(f"The {g}") or [g])[0] for g in match.groups())
             break
     if compared:
         # Each subject of a comparison is a condition for its own sentence only (select.py
@@ -154,7 +166,17 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
     if asked.answer_type == "number":
         own = numbers(sentence) - numbers(question)
         return bool(own) or (has_quantity(sentence) and not numbers(sentence))
+    if asked.answer_type == "person" and _ASKS_OFFICIALS.search(question):
+        # "Which presidents / leaders / officials": a name that comes with a title.
+        return bool(_TITLED_NAME.search(sentence))
     if asked.answer_type in ("person", "place"):
-        asked_words = {fold(w) for w in words(question)}
-        return any(any(w not in asked_words for w in words(n)) for n in _names(sentence))
+        # A name sharing no word with the question ("Nayib Bukele" is not new when Bukele is asked about).
+        asked_words = _prefixes(question)
+        return any(not (_prefixes(n) & asked_words) for n in _names(sentence))
     return False
+
+
+def lacks_type(asked: Asked, candidate_features: dict[str, float]) -> bool:
+    """A date or an amount asked for and absent: such a sentence is not an answer ("What is the
+    capacity of X?" is not answered by a sentence about X without a number)."""
+    return asked.answer_type in ("time", "number") and candidate_features["type_absent"] > 0

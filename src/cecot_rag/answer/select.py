@@ -10,8 +10,9 @@
    - a list question ("Which presidents ...", "What are the conditions ...") takes the sentences
      that follow the first in the document while they still hold the asked kind of item (a name,
      an amount) or strong evidence: items of one list sit in adjacent sentences;
-   - a comparison ("How do A and B compare?") takes the best sentence about each subject the
-     chosen ones do not yet mention;
+   - a comparison ("How do A and B compare?") is answered by the best sentence about each
+     subject, each with at least COMPARE_SHARE of the threshold; when a subject has none, the
+     question is answered (or not) like any other;
    - any other question takes a sentence above the threshold only if it holds question terms the
      chosen sentences lack (no padding about another subject).
 """
@@ -21,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cecot_rag.answer.question import Asked, mentions
+from cecot_rag.answer.question import Asked, lacks_type, mentions
 from cecot_rag.answer.scoring import Candidate, evidence_score
 from cecot_rag.text import terms
 
-# A list continues into a following sentence holding the asked item when its evidence is at least
-# this share of the threshold; without an asked item type it must reach the threshold itself.
-LIST_SHARE = 0.5
+# A list continues into an adjacent sentence holding the asked kind of item when its evidence is at
+# least this share of the threshold; without an asked item type it must reach the threshold itself.
+LIST_ITEM_SHARE = 0.25
+LIST_STARTS = 6  # list blocks tried: from the first sentence and the best sentences holding an item
 COMPARE_SHARE = 0.5
 # A further sentence for a plain question must be nearly as relevant as the first (ranking score).
 KEEP_RATIO = 0.5  # a comparison's second subject needs this share of the threshold
@@ -48,7 +50,16 @@ def choose(
     max_sentences: int,
 ) -> Choice:
     """The sentences to quote (scored is best first)."""
-    eligible = [c for c in scored if not c.missing]
+    eligible = [c for c in scored if not c.missing and not lacks_type(asked, c.features)]
+    if asked.compared:
+        picked = _cover_subjects(eligible, asked, threshold, max_sentences)
+        if len(picked) == len(asked.compared):  # every subject has its sentence
+            return Choice(picked, True, [])
+    if asked.wants_list and asked.answer_type and eligible:
+        # Several adjacent sentences naming an asked item answer together: their evidence adds up.
+        block = _best_block(eligible, threshold, max_sentences)
+        if len(block) > 1 and sum(evidence_score(c) for c in block) >= threshold:
+            return Choice(block, True, [])
     if not eligible or evidence_score(eligible[0]) < threshold:
         top = scored[0] if scored else None
         if top is not None and top.missing and evidence_score(top) >= threshold:
@@ -56,9 +67,7 @@ def choose(
         return Choice([], False, [])
     chosen = [eligible[0]]
     scored = eligible
-    if asked.compared:
-        _cover_subjects(chosen, scored, asked, threshold, max_sentences)
-    elif asked.wants_list:
+    if asked.wants_list:
         _continue_list(chosen, scored, asked, threshold, max_sentences)
     else:
         _complete(chosen, scored, question_terms, threshold, max_sentences)
@@ -80,35 +89,45 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
 def _continue_list(
     chosen: list[Candidate], scored: Sequence[Candidate], asked: Asked, threshold: float, limit: int
 ) -> None:
-    """Grow the answer into a block of adjacent sentences that continue the list.
-
-    When the question asks for names or amounts and the first sentence has none (a general
-    sentence introducing the list), the block starts at the best sentence that has one instead.
-    """
-    if asked.answer_type and chosen[0].features["type_match"] == 0:
-        anchor = next(
-            (
-                c
-                for c in scored
-                if c.features["type_match"] > 0 and evidence_score(c) >= LIST_SHARE * threshold
-            ),
-            None,
-        )
-        if anchor is not None:
-            chosen[0] = anchor
+    """Grow the answer into a block of adjacent sentences that continue the list."""
     ordered = sorted({_position(c): c for c in scored}.values(), key=_position)
-    at = next(i for i, c in enumerate(ordered) if _position(c) == _position(chosen[0]))
+    block = _block(chosen[0], ordered, threshold, limit)
+    if asked.answer_type:
+        typed = _best_block(scored, threshold, limit)
+        if _item_evidence(typed) > _item_evidence(block):
+            block = typed
+    # The first sentence stays first (the best evidence); the rest follow in document order.
+    chosen[:] = [block[0], *sorted(block[1:], key=_position)]
+
+
+def _item_evidence(block: list[Candidate]) -> float:
+    return sum(evidence_score(c) for c in block if c.features["type_match"] > 0)
+
+
+def _best_block(scored: Sequence[Candidate], threshold: float, limit: int) -> list[Candidate]:
+    """The items of a list sit in adjacent sentences: of the blocks starting at the best sentences
+    holding an asked item (a name, an amount), the one with the most evidence in such sentences."""
+    ordered = sorted({_position(c): c for c in scored}.values(), key=_position)
+    starts = [
+        c for c in scored if c.features["type_match"] > 0 and evidence_score(c) >= LIST_ITEM_SHARE * threshold
+    ]
+    blocks = [_block(start, ordered, threshold, limit) for start in starts[:LIST_STARTS]]
+    return max(blocks, key=_item_evidence, default=[])
+
+
+def _block(start: Candidate, ordered: list[Candidate], threshold: float, limit: int) -> list[Candidate]:
+    """start and the adjacent sentences after it, then before it, that continue the list."""
+    block = [start]
+    at = next(i for i, c in enumerate(ordered) if _position(c) == _position(start))
     for step in (1, -1):
-        edge = chosen[0]
-        index = at + step
-        while len(chosen) < limit and 0 <= index < len(ordered):
+        edge, index = start, at + step
+        while len(block) < limit and 0 <= index < len(ordered):
             neighbour = ordered[index]
             if not _adjacent(edge, neighbour) or not _continues(neighbour, threshold):
                 break
-            chosen.append(neighbour)
+            block.append(neighbour)
             edge, index = neighbour, index + step
-    # The first sentence stays first (the best evidence); the rest follow in document order.
-    chosen[1:] = sorted(chosen[1:], key=_position)
+    return block
 
 
 def _adjacent(a: Candidate, b: Candidate) -> bool:
@@ -125,27 +144,30 @@ def _continues(c: Candidate, threshold: float) -> bool:
     if c.missing:
         return False
     evidence = evidence_score(c)
-    return (c.features["type_match"] > 0 and evidence >= LIST_SHARE * threshold) or evidence >= threshold
+    return (c.features["type_match"] > 0 and evidence >= LIST_ITEM_SHARE * threshold) or evidence >= threshold
 
 
 def _cover_subjects(
-    chosen: list[Candidate], scored: Sequence[Candidate], asked: Asked, threshold: float, limit: int
-) -> None:
+    scored: Sequence[Candidate], asked: Asked, threshold: float, limit: int
+) -> list[Candidate]:
+    """One sentence per compared subject: the best about each with enough evidence."""
+    picked: list[Candidate] = []
     for subject in asked.compared:
-        if len(chosen) >= limit or any(mentions(subject, c.text) for c in chosen):
+        if len(picked) >= limit or any(mentions(subject, c.text) for c in picked):
             continue
-        extra = next(
+        best = next(
             (
                 c
                 for c in scored
-                if evidence_score(c) >= COMPARE_SHARE * threshold
-                and mentions(subject, c.text)
-                and not any(_overlaps(c, o) for o in chosen)
+                if mentions(subject, c.text)
+                and evidence_score(c) >= COMPARE_SHARE * threshold
+                and not any(_overlaps(c, o) for o in picked)
             ),
             None,
         )
-        if extra is not None:
-            chosen.append(extra)
+        if best is not None:
+            picked.append(best)
+    return picked
 
 
 def _complete(
