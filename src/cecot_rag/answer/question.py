@@ -14,6 +14,13 @@ from functools import lru_cache
 from cecot_rag.text import STOPWORDS, has_date, has_quantity, names, numbers, stem_prefix, words
 
 _TYPES = [
+    (
+        "author",
+        re.compile(
+            r"\bwho\s+(wrote|writes|authored)\b|\b(author|writer)\s+of\b|^\W*who\s+is\s+the\s+(author|writer)\b",
+            re.I,
+        ),
+    ),
     ("time", re.compile(r"^\W*(in\s+)?(when|what\s+year|which\s+year|what\s+date|since\s+when)\b", re.I)),
     (
         "number",
@@ -61,6 +68,12 @@ _TITLE = re.compile(
 )
 _TITLES = ("president", "mayor", "minister", "governor", "senator", "king", "queen", "judge")
 _GENERIC_TITLES = ("leader", "official")
+# How a text names its own author: "In this article, Elizabeth García examines ...", "written by ...".
+_AUTHORSHIP = re.compile(
+    r"\bin\s+this\s+(article|post|report|paper|piece|essay|blog),?\s+[A-Z]\w+"
+    r"|\b(written|authored)\s+by\s+[A-Z]\w+|^\W*by\s+[A-Z]\w+\s+[A-Z]\w+",
+    re.I,
+)
 _ASKS_OFFICIALS = re.compile(
     r"\b(presidents|leaders|politicians|ministers|mayors|officials|governors)\b", re.I
 )
@@ -151,7 +164,7 @@ def _states(kind: str, value: str, sentence: str, window: str, passage: str) -> 
     if kind == "title":  # in the sentence itself, next to the name it belongs to
         found = {w.rstrip("s") for w in words(sentence)}
         return (value in found) if value in _TITLES else bool(found & set(_TITLES + _GENERIC_TITLES))
-    return bool(_PRESENT.search(window))  # "now": the evidence speaks of the present too
+    return bool(_PRESENT.search(sentence))  # "now": the sentence itself speaks of the present
 
 
 def missing_conditions(asked: Asked, sentence: str, window: str, passage: str) -> list[str]:
@@ -161,6 +174,8 @@ def missing_conditions(asked: Asked, sentence: str, window: str, passage: str) -
 
 def offers_type(asked: Asked, sentence: str, question: str) -> bool:
     """Whether the sentence holds something of the asked type that the question does not already say."""
+    if asked.answer_type == "author":
+        return bool(_AUTHORSHIP.search(sentence))
     if asked.answer_type == "time":
         return has_date(sentence) and not numbers(sentence) <= numbers(question)
     if asked.answer_type == "number":
@@ -177,6 +192,6 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
 
 
 def lacks_type(asked: Asked, candidate_features: dict[str, float]) -> bool:
-    """A date or an amount asked for and absent: such a sentence is not an answer ("What is the
-    capacity of X?" is not answered by a sentence about X without a number)."""
-    return asked.answer_type in ("time", "number") and candidate_features["type_absent"] > 0
+    """A date, an amount or an author asked for and absent: such a sentence is not an answer
+    ("What is the capacity of X?" is not answered by a sentence about X without a number)."""
+    return asked.answer_type in ("time", "number", "author") and candidate_features["type_absent"] > 0

@@ -51,6 +51,10 @@ def choose(
 ) -> Choice:
     """The sentences to quote (scored is best first)."""
     eligible = [c for c in scored if not c.missing and not lacks_type(asked, c.features)]
+    if asked.answer_type == "author" and eligible:
+        # Only a sentence naming the text's author is left; its wording shares nothing with
+        # "Who wrote this?", so its evidence score says little: it is the answer.
+        return Choice(eligible[:1], True, [])
     if asked.compared:
         picked = _cover_subjects(eligible, asked, threshold, max_sentences)
         if len(picked) == len(asked.compared):  # every subject has its sentence
