@@ -13,8 +13,9 @@
    - a comparison ("How do A and B compare?") is answered by the best sentence about each
      subject, each with at least COMPARE_SHARE of the threshold; when a subject has none, the
      question is answered (or not) like any other;
-   - any other question takes a sentence above the threshold only if it holds question terms the
-     chosen sentences lack (no padding about another subject).
+   - any other question takes a sentence above the threshold, at least half as relevant as the
+     first, only if it holds question terms the chosen sentences lack, names of the question's
+     subject aside (no padding about another subject).
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def choose(
     if asked.wants_list:
         _continue_list(chosen, scored, asked, threshold, max_sentences)
     else:
-        _complete(chosen, scored, question_terms, threshold, max_sentences)
+        # A name the question states is its subject, not a part of what it asks: a sentence adding
+        # only the subject's name ("CECOT") answers nothing new.
+        subject = {t for kind, value in asked.conditions if kind == "name" for t in terms(value)}
+        _complete(chosen, scored, question_terms - subject, threshold, max_sentences)
     return Choice(chosen, True, [])
 
 
@@ -93,15 +97,26 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
 def _continue_list(
     chosen: list[Candidate], scored: Sequence[Candidate], asked: Asked, threshold: float, limit: int
 ) -> None:
-    """Grow the answer into a block of adjacent sentences that continue the list."""
+    """Grow the answer into a block of adjacent sentences that continue the list.
+
+    With an asked item type the block with the most evidence in item sentences wins (see
+    _best_block). Without one ("What are the conditions ...?"), blocks start at the best
+    sentences that reach the threshold, grow by neighbours that reach it too, and the one with the
+    most evidence in all wins.
+    """
     ordered = sorted({_position(c): c for c in scored}.values(), key=_position)
-    block = _block(chosen[0], ordered, threshold, limit)
     if asked.answer_type:
+        block = _block(chosen[0], ordered, threshold, limit)
         typed = _best_block(scored, threshold, limit)
         if _item_evidence(typed) > _item_evidence(block):
             block = typed
-    # The first sentence stays first (the best evidence); the rest follow in document order.
-    chosen[:] = [block[0], *sorted(block[1:], key=_position)]
+    else:
+        starts = [c for c in scored[:LIST_STARTS] if evidence_score(c) >= threshold] or [chosen[0]]
+        blocks = [_block(start, ordered, threshold, limit) for start in starts]
+        block = max(blocks, key=lambda b: sum(evidence_score(c) for c in b))
+    # The block's best evidence first; the rest follow in document order.
+    first = max(block, key=evidence_score)
+    chosen[:] = [first, *sorted((c for c in block if c is not first), key=_position)]
 
 
 def _item_evidence(block: list[Candidate]) -> float:
@@ -144,11 +159,13 @@ def _adjacent(a: Candidate, b: Candidate) -> bool:
 
 
 def _continues(c: Candidate, threshold: float) -> bool:
-    """A neighbour belongs to the list when it holds the asked kind of item, or is strong evidence."""
+    """A neighbour belongs to the list when it holds the asked kind of item with some evidence,
+    or is strong evidence itself."""
     if c.missing:
         return False
     evidence = evidence_score(c)
-    return (c.features["type_match"] > 0 and evidence >= LIST_ITEM_SHARE * threshold) or evidence >= threshold
+    item = c.features["type_match"] > 0 and evidence >= LIST_ITEM_SHARE * threshold
+    return item or evidence >= threshold
 
 
 def _cover_subjects(
