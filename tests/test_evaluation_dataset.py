@@ -16,7 +16,7 @@ from cecot_rag.evaluation.dataset import (
     project_threshold_items,
     resolve_set_path,
 )
-from cecot_rag.evaluation.metrics import METRICS, parse_thresholds
+from cecot_rag.evaluation.metrics import METRICS, fact_present, parse_thresholds
 from cecot_rag.evaluation.report import compare, format_table, to_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,81 @@ def test_the_shared_amnesty_qa_set_reads_unchanged() -> None:
     for case in loaded.cases:
         assert case.reference_contexts[0] in case.set_passages
     assert 20 < len(loaded.passages()) <= 60
+
+
+SQUAD_CONTEXT = (
+    "Complexity theory classifies problems by difficulty. The class P holds problems solved in "
+    "polynomial time. Whether P equals NP is open."
+)
+
+
+def _squad_file(tmp_path: Path) -> Path:
+    qas = [
+        {
+            "id": "q-p",
+            "question": "Which class holds problems solved in polynomial time?",
+            "answers": [
+                {"text": "The class P", "answer_start": 53},
+                {"text": "P", "answer_start": 63},
+                {"text": "The class P", "answer_start": 53},
+            ],
+            "is_impossible": False,
+        },
+        {
+            "id": "q-pipe",
+            "question": "What is open?",
+            "answers": [
+                {"text": "P | NP", "answer_start": 999},
+                {"text": "Whether P equals NP", "answer_start": 107},
+            ],
+            "is_impossible": False,
+        },
+        {
+            "id": "q-impossible",
+            "question": "Which class holds problems solved in exponential time?",
+            "answers": [],
+            "plausible_answers": [{"text": "The class P", "answer_start": 53}],
+            "is_impossible": True,
+        },
+    ]
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Complexity",
+                "paragraphs": [
+                    {"context": SQUAD_CONTEXT, "qas": qas},
+                    {"context": "A second paragraph without questions of its own.", "qas": []},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_squad_questions_become_cases_with_their_paragraph_as_corpus(tmp_path: Path) -> None:
+    loaded = load_set(_squad_file(tmp_path))
+    assert loaded.format == "squad"
+    by_id = {c.id: c for c in loaded.cases}
+    assert list(by_id) == ["q-p", "q-pipe", "q-impossible"]
+    answerable = by_id["q-p"]
+    # Every distinct gold text is an alternative of the one expected fact.
+    assert answerable.expected_facts == ["The class P|P"] and answerable.answerable
+    # The reference context is the sentence where the answer starts, verbatim.
+    assert answerable.reference_contexts == ["The class P holds problems solved in polynomial time."]
+    assert answerable.set_passages == [SQUAD_CONTEXT]
+    # A "|" inside a gold text is escaped, so it stays one alternative.
+    piped = by_id["q-pipe"]
+    assert piped.expected_facts == ["P \\| NP|Whether P equals NP"]
+    assert fact_present(piped.expected_facts[0], "Is P | NP?")
+    assert not fact_present(piped.expected_facts[0], "NP")
+    assert piped.reference_contexts == ["Whether P equals NP is open."]
+    impossible = by_id["q-impossible"]
+    assert not impossible.answerable and not impossible.expected_facts and not impossible.reference_contexts
+    # The corpus: each paragraph asked about, once.
+    assert loaded.passages() == [SQUAD_CONTEXT]
 
 
 @pytest.mark.parametrize(

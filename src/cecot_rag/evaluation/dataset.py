@@ -1,4 +1,4 @@
-"""Evaluation sets: our JSONL cases, RAGAS-style and amnesty_qa-style records, read into one shape."""
+"""Evaluation sets: our JSONL cases and RAGAS, amnesty_qa and SQuAD v2.0 records, read into one shape."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cecot_rag.evaluation.squad import is_squad, squad_records
 from cecot_rag.text import terms
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -37,7 +38,7 @@ class EvalCase:
 class EvalSet:
     name: str
     path: Path
-    format: str  # "cecot", "ragas" or "amnesty_qa"
+    format: str  # "cecot", "ragas", "amnesty_qa" or "squad"
     cases: list[EvalCase]
 
     def passages(self) -> list[str]:
@@ -70,13 +71,16 @@ def load_set(path: str | Path) -> EvalSet:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalSetError(f"cannot read {path}: {exc}") from None
-    records = _records(raw, path)
+    squad = _squad(raw, path)
+    records = squad if squad is not None else _records(raw, path)
     if not records:
         raise EvalSetError(f"{path}: the set holds no cases")
     cases: list[EvalCase] = []
     formats: set[str] = set()
     for number, (where, record) in enumerate(records, start=1):
         fmt, case = parse_record(record, default_id=f"case-{number}", where=f"{path}:{where}")
+        if squad is not None:
+            fmt, case.set_passages = "squad", record["set_passages"]
         formats.add(fmt)
         cases.append(case)
     ids = [c.id for c in cases]
@@ -85,6 +89,22 @@ def load_set(path: str | Path) -> EvalSet:
         raise EvalSetError(f"{path}: duplicate case ids: {', '.join(duplicates)}")
     fmt = formats.pop() if len(formats) == 1 else "mixed"
     return EvalSet(name=path.stem, path=path, format=fmt, cases=cases)
+
+
+def _squad(raw: str, path: Path) -> list[tuple[str, dict[str, Any]]] | None:
+    """The records of a SQuAD v2.0 file in our own format, None when the file is not one."""
+    if path.suffix.lower() != ".json" or not raw.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None  # _records reports the syntax error with its line
+    if not is_squad(data):
+        return None
+    try:
+        return squad_records(data, str(path))
+    except ValueError as exc:
+        raise EvalSetError(str(exc)) from None
 
 
 def _records(raw: str, path: Path) -> list[tuple[str, dict[str, Any]]]:

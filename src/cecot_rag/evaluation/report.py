@@ -24,11 +24,13 @@ _LABELS = {
     "mrr": "MRR",
     "fact_recall": "fact recall",
     "citation_precision": "citation precision",
+    "citation_precision_passage": "citation precision (passage)",
     "citation_recall": "citation recall",
     "abstention_accuracy": "abstention accuracy",
     "false_abstention_rate": "false abstention rate",
     "answer_f1": "answer F1",
     "answer_recall": "answer recall",
+    "first_quote_fact_recall": "fact in first quote",
     "latency_p50_ms": "latency p50 (ms)",
     "latency_p95_ms": "latency p95 (ms)",
 }

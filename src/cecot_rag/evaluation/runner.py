@@ -138,7 +138,14 @@ def run_pipeline(pipeline: RetrievalPipeline, eval_set: EvalSet, top_k: int) -> 
         results.append(result)
     metrics = aggregate(results)
     # Without citations or abstention these are not the pipeline's properties: leave them out.
-    for name in ("citation_precision", "citation_recall", "abstention_accuracy", "false_abstention_rate"):
+    for name in (
+        "citation_precision",
+        "citation_precision_passage",
+        "citation_recall",
+        "abstention_accuracy",
+        "false_abstention_rate",
+        "first_quote_fact_recall",
+    ):
         metrics[name] = None
     return metrics, results
 
