@@ -171,8 +171,15 @@ def test_squad_questions_become_cases_with_their_paragraph_as_corpus(tmp_path: P
         ('{"prompt": "what?"}\n', "unknown case format"),
         ('{"question": "q", "answerable": "yes"}\n', "'answerable' must be true or false"),
         ('{"question": "q", "answerable": false, "expected_facts": ["x"]}\n', "unanswerable case"),
-        ('{"id": "a", "question": "q"}\n{"id": "a", "question": "r"}\n', "duplicate case ids: a"),
-        ('{"question": "q", "history": [{"role": "bot", "content": "x"}]}\n', "history turn"),
+        (
+            '{"id": "a", "question": "q", "expected_facts": ["x"]}\n'
+            '{"id": "a", "question": "r", "expected_facts": ["y"]}\n',
+            r"bad\.jsonl:2: duplicate case id 'a' \(first on line 1\)",
+        ),
+        (
+            '{"question": "q", "expected_facts": ["x"], "history": [{"role": "bot", "content": "x"}]}\n',
+            r"bad\.jsonl:1: history turn 1",
+        ),
         ("\n", "holds no cases"),
     ],
 )

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from cecot_rag.evaluation.schema import SquadQuestion, problems
 from cecot_rag.text import sentence_spans
 
 
@@ -45,13 +48,17 @@ def squad_records(data: dict[str, Any], where: str) -> list[tuple[str, dict[str,
 
 
 def _record(qa: Any, context: str, where: str) -> dict[str, Any]:
-    if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
-        raise ValueError(f"{where}: a question needs a 'question' text")
-    answers = [a for a in qa.get("answers") or [] if isinstance(a, dict) and str(a.get("text", "")).strip()]
-    impossible = bool(qa.get("is_impossible")) or not answers
+    if not isinstance(qa, dict):
+        raise ValueError(f"{where}: a question must be a JSON object")
+    try:
+        parsed = SquadQuestion.model_validate(qa)
+    except ValidationError as exc:
+        raise ValueError(f"{where}: " + "; ".join(problems(exc, SquadQuestion))) from None
+    answers = [{"text": a.text, "answer_start": a.answer_start} for a in parsed.answers if a.text.strip()]
+    impossible = parsed.is_impossible or not answers
     record: dict[str, Any] = {
-        "id": qa.get("id") or where,
-        "question": qa["question"],
+        "id": parsed.id if parsed.id is not None else where,
+        "question": parsed.question,
         "answerable": not impossible,
         "set_passages": [context],
     }
