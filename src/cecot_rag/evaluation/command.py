@@ -1,7 +1,8 @@
 """`cecot-rag eval`: run a set, print the table, write JSON/HTML, compare, and gate on thresholds.
 
 Exit status: 0 when every --fail-under threshold holds, 1 when one is missed (or nothing could be
-indexed), 2 for usage errors (unknown metric, malformed value, missing set or corpus).
+indexed), 2 for usage errors (unknown metric, malformed value, missing set or corpus, a broken set,
+comparing runs of different sets). `--check-set`: 0 when the set is clean, 1 when it has problems.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, UsageError
+from cecot_rag.evaluation.check import check_set
 from cecot_rag.evaluation.dataset import EvalSet, EvalSetError, load_set, resolve_set_path
 from cecot_rag.evaluation.metrics import CaseResult, parse_thresholds
 from cecot_rag.evaluation.report import (
@@ -49,19 +51,24 @@ class EvalOptions:
     compare: Path | None = None
     baseline: bool = False
     generator: str | None = None
+    check_set: Path | None = None  # validate this set without running it
+    csv_out: Path | None = None
+    verbose: bool = False  # whole answers in the failing cases
 
 
 def run_eval(options: EvalOptions) -> int:
+    if options.corpus and options.corpus_from_set:
+        raise UsageError("--corpus and --corpus-from-set are alternatives: give one")
+    if options.corpus and not options.corpus.is_dir():
+        raise UsageError(f"--corpus {options.corpus}: not a folder")
+    if options.check_set is not None:
+        return _check(options)
     try:
         thresholds = parse_thresholds(options.fail_under)
         eval_set = load_set(resolve_set_path(options.eval_set))
         previous = read_json(options.compare) if options.compare else None
     except (ValueError, EvalSetError) as exc:
         raise UsageError(str(exc)) from None
-    if options.corpus and options.corpus_from_set:
-        raise UsageError("--corpus and --corpus-from-set are alternatives: give one")
-    if options.corpus and not options.corpus.is_dir():
-        raise UsageError(f"--corpus {options.corpus}: not a folder")
     if options.corpus_from_set and not eval_set.passages():
         raise UsageError(f"{eval_set.path} carries no passages of its own for --corpus-from-set")
 
@@ -91,6 +98,26 @@ def run_eval(options: EvalOptions) -> int:
         options.html_out.write_text(to_html(report, comparison), encoding="utf-8")
         print(f"HTML report: {options.html_out}", file=sys.stderr)
     return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
+
+
+def _check(options: EvalOptions) -> int:
+    """--check-set: every problem on stdout, one per line; 0 clean, 1 problems found."""
+    if options.eval_set is not None:
+        raise UsageError("--check-set FILE and --set are alternatives: give one")
+    try:
+        path = resolve_set_path(options.check_set)
+    except EvalSetError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        result = check_set(path, options.corpus, options.corpus_from_set)
+    except EvalSetError as exc:  # the file is not a set at all: that is the problem found
+        for problem in exc.problems:
+            print(problem)
+        return EXIT_FAILED
+    for line in result.problems + result.notes:
+        print(line)
+    print(result.summary())
+    return EXIT_FAILED if result.problems else EXIT_OK
 
 
 @contextmanager
