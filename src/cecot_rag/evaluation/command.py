@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, UsageError
+from cecot_rag.evaluation.api import write_csv
 from cecot_rag.evaluation.check import check_set
 from cecot_rag.evaluation.dataset import EvalSet, EvalSetError, load_set, resolve_set_path
 from cecot_rag.evaluation.metrics import CaseResult, parse_thresholds
@@ -93,6 +94,9 @@ def run_eval(options: EvalOptions) -> int:
     if options.json_out:
         write_json({**report, "comparison": comparison} if comparison else report, options.json_out)
         print(f"JSON report: {options.json_out}", file=sys.stderr)
+    if options.csv_out:
+        write_csv(report, options.csv_out)
+        print(f"CSV rows: {options.csv_out}", file=sys.stderr)
     if options.html_out:
         options.html_out.parent.mkdir(parents=True, exist_ok=True)
         options.html_out.write_text(to_html(report, comparison), encoding="utf-8")

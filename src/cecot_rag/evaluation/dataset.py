@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,21 +114,40 @@ def read_set(path: str | Path) -> tuple[EvalSet, list[str]]:
         records = [(f"{path}:{line}", item) for line, item in lines]
     if not records and not found:
         raise EvalSetError(f"{path}: the set holds no cases")
+    cases, fmt, problems_found = _parse(records, "squad" if squad is not None else None)
+    return EvalSet(name=path.stem, path=path, format=fmt, cases=cases), found + problems_found
+
+
+def set_from_records(items: Sequence[Any], name: str = "cases") -> EvalSet:
+    """An in-memory set from records in any known format (or EvalCase objects); EvalSetError at a problem.
+
+    Records are located as `case N:` in messages.
+    """
+    cases = [item for item in items if isinstance(item, EvalCase)]
+    records = [(f"case {n}", item) for n, item in enumerate(items, start=1) if not isinstance(item, EvalCase)]
+    parsed, fmt, found = _parse(records, None)
+    if found:
+        raise EvalSetError(found[0], found)
+    if not cases + parsed:
+        raise EvalSetError(f"{name}: the set holds no cases")
+    return EvalSet(name=name, path=Path(name), format=fmt if not cases else "mixed", cases=cases + parsed)
+
+
+def _parse(records: list[tuple[str, Any]], fixed_format: str | None) -> tuple[list[EvalCase], str, list[str]]:
+    """The cases, the set's format ("mixed" when records differ) and every problem, located."""
     cases: list[EvalCase] = []
     formats: set[str] = set()
+    found: list[str] = []
     for number, (where, record) in enumerate(records, start=1):
         try:
             fmt, case = parse_record(record, default_id=f"case-{number}", where=where)
         except EvalSetError as exc:
             found.extend(exc.problems)
             continue
-        if squad is not None:
-            fmt = "squad"
-        formats.add(fmt)
+        formats.add(fixed_format or fmt)
         cases.append(case)
     found.extend(_duplicates(records))
-    fmt = formats.pop() if len(formats) == 1 else "mixed"
-    return EvalSet(name=path.stem, path=path, format=fmt, cases=cases), found
+    return cases, formats.pop() if len(formats) == 1 else "mixed", found
 
 
 def _duplicates(records: list[tuple[str, Any]]) -> list[str]:
@@ -138,8 +158,9 @@ def _duplicates(records: list[tuple[str, Any]]) -> list[str]:
         raw_id = record.get("id") if isinstance(record, dict) else None
         case_id = str(raw_id).strip() if raw_id is not None else f"case-{number}"
         if case_id in first:
-            line = first[case_id].rpartition(":")[2]
-            found.append(f"{where}: duplicate case id {case_id!r} (first on line {line})")
+            earlier = first[case_id]
+            at = f"on line {earlier.rpartition(':')[2]}" if ":" in earlier else f"as {earlier}"
+            found.append(f"{where}: duplicate case id {case_id!r} (first {at})")
         else:
             first[case_id] = where
     return found

@@ -204,6 +204,7 @@ class CaseResult:
     answer_f1: float | None = None
     answer_recall: float | None = None
     latency_ms: float = 0.0
+    evidence_score: float | None = None  # what the answerer compared with abstain_threshold
     passed: bool = False
     reason: str = ""
     error: str | None = None

@@ -73,6 +73,7 @@ def evaluate_case(assistant: Assistant, case: EvalCase, top_k: int, generator: s
         return result
     result.latency_ms = (time.perf_counter() - started) * 1000
     result.answer, result.answered = answer.text, answer.answered
+    result.evidence_score = answer.evidence_score
     result.passages = [
         {"id": p.id, "title": p.title, "page": p.page, "score": p.score, "similarity": p.similarity}
         for p in answer.passages
