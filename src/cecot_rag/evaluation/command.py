@@ -18,10 +18,10 @@ from typing import Any
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, UsageError
 from cecot_rag.evaluation.api import write_csv
 from cecot_rag.evaluation.check import check_set
+from cecot_rag.evaluation.comparison import check_comparable, compare
 from cecot_rag.evaluation.dataset import EvalSet, EvalSetError, load_set, resolve_set_path
 from cecot_rag.evaluation.metrics import CaseResult, parse_thresholds
 from cecot_rag.evaluation.report import (
-    compare,
     format_table,
     latest_report_path,
     read_json,
@@ -68,6 +68,8 @@ def run_eval(options: EvalOptions) -> int:
         thresholds = parse_thresholds(options.fail_under)
         eval_set = load_set(resolve_set_path(options.eval_set))
         previous = read_json(options.compare) if options.compare else None
+        if previous is not None:  # refused before the run, not after a minute of it
+            check_comparable(((c.id, c.question) for c in eval_set.cases), previous, eval_set.name)
     except (ValueError, EvalSetError) as exc:
         raise UsageError(str(exc)) from None
     if options.corpus_from_set and not eval_set.passages():
@@ -87,10 +89,18 @@ def run_eval(options: EvalOptions) -> int:
             run.baseline = _run_baseline(assistant, eval_set, corpus, run.settings["top_k"])
         report = run_to_report(run)
         if label is None:  # the configured index: keep the report for the Evaluation tab
-            write_json(report, latest_report_path(assistant.settings.index_dir))
+            kept = latest_report_path(assistant.settings.index_dir)
+            write_json(report, kept)
+            print(f"Report kept for the web page's Evaluation tab: {kept}", file=sys.stderr)
 
+    # The cases were checked against the previous report before the run: compare cannot refuse.
     comparison = compare(report, previous) if previous else None
-    print(format_table(report, comparison))
+    print(format_table(report, comparison, verbose=options.verbose))
+    _write_outputs(options, report, comparison)
+    return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
+
+
+def _write_outputs(options: EvalOptions, report: dict[str, Any], comparison: dict[str, Any] | None) -> None:
     if options.json_out:
         write_json({**report, "comparison": comparison} if comparison else report, options.json_out)
         print(f"JSON report: {options.json_out}", file=sys.stderr)
@@ -101,7 +111,6 @@ def run_eval(options: EvalOptions) -> int:
         options.html_out.parent.mkdir(parents=True, exist_ok=True)
         options.html_out.write_text(to_html(report, comparison), encoding="utf-8")
         print(f"HTML report: {options.html_out}", file=sys.stderr)
-    return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
 
 
 def _check(options: EvalOptions) -> int:

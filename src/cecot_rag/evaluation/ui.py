@@ -9,20 +9,17 @@ import gradio as gr
 
 from cecot_rag.evaluation.dataset import load_set, project_threshold_items, resolve_set_path
 from cecot_rag.evaluation.metrics import parse_thresholds
+from cecot_rag.evaluation.plots import latency_svg, metrics_svg
 from cecot_rag.evaluation.report import (
-    Report,
-    expected_text,
     failing_cases,
-    got_text,
-    latency_svg,
     latest_report_path,
     metric_rows,
-    metrics_svg,
     read_json,
     run_to_report,
     write_json,
 )
 from cecot_rag.evaluation.runner import run_set
+from cecot_rag.evaluation.texts import Report, expected_text, got_text
 
 NO_REPORT = (
     "No evaluation has been run on this index yet. Press **Run the bundled set** "
