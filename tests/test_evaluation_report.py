@@ -97,6 +97,13 @@ def test_the_text_comparison_marks_changes_and_lists_changed_settings() -> None:
     assert "Settings changed: top_k 5 -> 3" in table
 
 
+def test_a_change_too_small_to_show_is_neither_better_nor_worse() -> None:
+    before, after = _report(fact_recall=0.5), _report(fact_recall=0.5001)
+    assert re.search(
+        r"^fact_recall +0\.500 +0\.500 +\+0\.000$", format_table(after, compare(after, before)), re.M
+    )
+
+
 def test_comparing_runs_of_different_sets_is_refused() -> None:
     before = _report()
     after = copy.deepcopy(before)

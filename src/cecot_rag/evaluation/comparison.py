@@ -91,7 +91,9 @@ def change_text(name: str, entry: dict[str, Any] | None) -> str:
     delta = entry["delta"]
     number = f"{delta:+.0f}" if name.endswith("_ms") else f"{delta:+.3f}"
     better = entry.get("better")
-    return number if better is None else f"{number} {'better' if better else 'worse'}"
+    if better is None or float(number) == 0:  # a change too small to show is neither better nor worse
+        return number.replace("-", "+")
+    return f"{number} {'better' if better else 'worse'}"
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
