@@ -147,7 +147,8 @@ def _parse(records: list[tuple[str, Any]], fixed_format: str | None) -> tuple[li
         formats.add(fixed_format or fmt)
         cases.append(case)
     found.extend(_duplicates(records))
-    return cases, formats.pop() if len(formats) == 1 else "mixed", found
+    fmt = "mixed" if len(formats) > 1 else next(iter(formats), "unknown")
+    return cases, fmt, found
 
 
 def _duplicates(records: list[tuple[str, Any]]) -> list[str]:
