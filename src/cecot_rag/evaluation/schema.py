@@ -95,13 +95,6 @@ class SquadQuestion(_Strict):
     is_impossible: StrictBool = False
 
 
-FORMATS: dict[str, type[_Strict]] = {
-    "cecot": CecotCase,
-    "ragas": RagasRecord,
-    "amnesty_qa": AmnestyRecord,
-    "squad": SquadQuestion,
-}
-
 # What a wrong value of each field means, in the words the set's author needs.
 _FIELD_MESSAGES = {
     "id": "'id' must be a non-empty string",
