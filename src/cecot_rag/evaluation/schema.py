@@ -78,9 +78,7 @@ class AmnestyRecord(_Strict):
     output: StrictStr | None = None
 
 
-class SquadAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SquadAnswer(_Strict):
     text: StrictStr
     answer_start: StrictInt | None = None
 
@@ -135,8 +133,6 @@ def problems(exc: ValidationError, model: type[BaseModel]) -> list[str]:
             found.setdefault(f"history turn {int(loc[1]) + 1}: {_FIELD_MESSAGES['history']}", None)
         elif field in _FIELD_MESSAGES:
             found.setdefault(_FIELD_MESSAGES[field], None)
-        elif field == "user_input" or "messages" in field:
-            found.setdefault(_FIELD_MESSAGES["user_input"], None)
         else:
             found.setdefault(f"{field!r} must be {_expected(model, field)}", None)
     return list(found)
