@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -64,9 +66,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace: Path) -> tuple[int, Path]:
-    """The configured index (empty, so documents_dir is ingested first), gated on an unreachable floor."""
-    with pytest.MonkeyPatch.context() as env:
+def first_run(workspace: Path) -> tuple[int, Path, str]:
+    """The configured index (empty, so documents_dir is ingested first), gated on an unreachable floor.
+
+    Returns the exit status, the JSON report and what was printed on stderr.
+    """
+    stderr = io.StringIO()
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stderr(stderr):
         env.setenv("CECOT_RAG_INDEX_DIR", str(workspace / "index"))
         env.setenv("CECOT_RAG_DOCUMENTS_DIR", str(workspace / "corpus"))
         out = workspace / "first.json"
@@ -81,11 +87,11 @@ def first_run(workspace: Path) -> tuple[int, Path]:
                 "fact_recall=1.0",
             ]
         )
-    return code, out
+    return code, out, stderr.getvalue()
 
 
-def test_a_missed_threshold_exits_1_and_the_report_says_which(first_run: tuple[int, Path]) -> None:
-    code, out = first_run
+def test_a_missed_threshold_exits_1_and_the_report_says_which(first_run: tuple[int, Path, str]) -> None:
+    code, out, _ = first_run
     assert code == 1
     report = read_json(out)
     assert report["failed_thresholds"] == ["fact_recall"]
@@ -94,7 +100,7 @@ def test_a_missed_threshold_exits_1_and_the_report_says_which(first_run: tuple[i
     assert zebra["passed"] is False and zebra["fact_recall"] == 0.0
 
 
-def test_the_json_report_has_metrics_cases_and_settings(first_run: tuple[int, Path]) -> None:
+def test_the_json_report_has_metrics_cases_and_settings(first_run: tuple[int, Path, str]) -> None:
     report = read_json(first_run[1])
     assert set(report["metrics"]) >= {"hit_rate", "mrr", "fact_recall", "answer_f1", "latency_p95_ms"}
     assert report["settings"]["top_k"] == 5 and report["settings"]["documents"] == 1
@@ -115,8 +121,41 @@ def test_a_run_on_the_configured_index_is_kept_for_the_evaluation_tab(
     assert kept["metrics"] == read_json(first_run[1])["metrics"]
 
 
+def test_a_plain_run_says_where_it_kept_its_report(workspace: Path, first_run: tuple[int, Path, str]) -> None:
+    kept = latest_report_path(workspace / "index")
+    assert f"Report kept for the web page's Evaluation tab: {kept}" in first_run[2]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("ids", "refusing to compare: the previous report (set 'set') has no case in common"),
+        ("question", "refusing to compare: the question of case 'capacity' changed"),
+    ],
+)
+def test_compare_refuses_a_report_of_other_cases_before_running(
+    workspace: Path,
+    first_run: tuple[int, Path, str],
+    change: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    previous = read_json(first_run[1])
+    for case in previous["cases"]:
+        if change == "ids":
+            case["id"] = "old-" + case["id"]
+        elif case["id"] == "capacity":
+            case["question"] = "How many guards work at the Blue Lagoon prison?"
+    altered = workspace / f"altered-{change}.json"
+    altered.write_text(json.dumps(previous), encoding="utf-8")
+    argv = ["eval", "--set", str(workspace / "set.jsonl"), "--corpus", str(workspace / "corpus")]
+    assert main([*argv, "--compare", str(altered)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Evaluating" not in captured.err
+
+
 def test_held_thresholds_exit_0_and_compare_lists_deltas(
-    workspace: Path, first_run: tuple[int, Path], capsys: pytest.CaptureFixture[str]
+    workspace: Path, first_run: tuple[int, Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     html = workspace / "second.html"
     code = main(

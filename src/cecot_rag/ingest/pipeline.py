@@ -25,7 +25,7 @@ from cecot_rag.sentence_vectors import pack, passage_sentences, passage_vector
 from cecot_rag.settings import Settings
 from cecot_rag.store import DocumentRecord, PassageStore, now_iso
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: a heading opens the passage it titles
 # Documents are embedded together until this many passages are queued: one large encode call
 # pads and batches far better than one small call per document.
 EMBED_BATCH_PASSAGES = 256
