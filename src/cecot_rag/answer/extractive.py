@@ -13,6 +13,7 @@ so a citation can never point at a passage that does not say it. The steps, each
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -26,6 +27,7 @@ from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
 from cecot_rag.text import is_heading
 
+_POSSESSIVE = re.compile(r"['’]s$")
 Retrieve = Callable[[str, np.ndarray], list[Passage]]
 
 
@@ -125,7 +127,7 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.text} [{n}]" for c, n in zip(choice.chosen, numbers, strict=True))
         if not choice.answered:
             # A near miss: say what is missing, then quote what the documents do say.
-            asked_for = ", ".join(f"“{m}”" for m in choice.missing)
+            asked_for = ", ".join(f"“{_POSSESSIVE.sub('', m)}”" for m in choice.missing)
             text = f"The documents do not say this for {asked_for}. What they do say: {text}"
         return Answer(
             question=question.text,

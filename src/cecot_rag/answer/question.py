@@ -15,6 +15,14 @@ from cecot_rag.text import STOPWORDS, has_date, has_quantity, names, numbers, st
 
 _TYPES = [
     (
+        "money",
+        re.compile(
+            r"\bhow\s+much\b[^?]*\b(cost|costs|spend|spent|pay|paid|price|worth|invest\w*|fund\w*)\b"
+            r"|\bhow\s+much\s+money\b|\bwhat\s+(is|was|were|are)\s+the\s+(total\s+)?(cost|price|budget)\b",
+            re.I,
+        ),
+    ),
+    (
         "author",
         re.compile(
             r"\bwho\s+(wrote|writes|authored)\b|\b(author|writer)\s+of\b|^\W*who\s+is\s+the\s+(author|writer)\b",
@@ -74,6 +82,9 @@ _AUTHORSHIP = re.compile(
     r"|\b(written|authored)\s+by\s+[A-Z]\w+|^\W*by\s+[A-Z]\w+\s+[A-Z]\w+",
     re.I,
 )
+_MONEY = re.compile(
+    r"[$€£]\s?\d|\b\d[\d,.]*\s*(dollars?|euros?|pesos?|usd|colones)\b|\b(usd|us\$)\s?\d", re.I
+)
 _ASKS_OFFICIALS = re.compile(
     r"\b(presidents|leaders|politicians|ministers|mayors|officials|governors)\b", re.I
 )
@@ -89,7 +100,7 @@ _YES_NO = re.compile(r"^\W*(is|are|was|were|do|does|did|can|could|has|have|had|w
 class Asked:
     """The parts of a question the answer must meet."""
 
-    answer_type: str | None  # "time", "number", "person", "place" or None
+    answer_type: str | None  # "money", "author", "time", "number", "person", "place" or None
     # What the question states that the answer must share: numbers and names (kind "number" and
     # "name"), a title tied to a name ("title"), the present ("now").
     conditions: tuple[tuple[str, str], ...]
@@ -176,6 +187,8 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
     """Whether the sentence holds something of the asked type that the question does not already say."""
     if asked.answer_type == "author":
         return bool(_AUTHORSHIP.search(sentence))
+    if asked.answer_type == "money":
+        return bool(_MONEY.search(sentence))
     if asked.answer_type == "time":
         return has_date(sentence) and not numbers(sentence) <= numbers(question)
     if asked.answer_type == "number":
@@ -194,4 +207,6 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
 def lacks_type(asked: Asked, candidate_features: dict[str, float]) -> bool:
     """A date, an amount or an author asked for and absent: such a sentence is not an answer
     ("What is the capacity of X?" is not answered by a sentence about X without a number)."""
-    return asked.answer_type in ("time", "number", "author") and candidate_features["type_absent"] > 0
+    return (
+        asked.answer_type in ("money", "time", "number", "author") and candidate_features["type_absent"] > 0
+    )
