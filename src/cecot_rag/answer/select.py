@@ -30,10 +30,10 @@ from cecot_rag.text import terms
 # A list continues into an adjacent sentence holding the asked kind of item when its evidence is at
 # least this share of the threshold; without an asked item type it must reach the threshold itself.
 LIST_ITEM_SHARE = 0.25
-LIST_STARTS = 6  # list blocks tried: from the first sentence and the best sentences holding an item
-COMPARE_SHARE = 0.5
-# A further sentence for a plain question must be nearly as relevant as the first (ranking score).
-KEEP_RATIO = 0.5  # a comparison's second subject needs this share of the threshold
+LIST_STARTS = 6  # list blocks tried: from the best sentences that may start one
+COMPARE_SHARE = 0.5  # each compared subject's sentence needs this share of the threshold
+# A further sentence for a plain question needs at least this share of the first one's relevance.
+KEEP_RATIO = 0.5
 
 
 @dataclass
