@@ -7,10 +7,8 @@ re-ingesting the source recorded for every document.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +20,6 @@ from cecot_rag.locking import WriterLock
 from cecot_rag.models import IngestReport
 from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore, make_client
-
-UPLOADS = "uploads"
 
 
 @dataclass
@@ -69,7 +65,7 @@ class RebuildReport:
 
 
 def check_index(settings: Settings, embedder: Embedder | None = None) -> CheckReport:
-    """Verify compatibility, passage counts per committed document and leftovers (raises IndexError_)."""
+    """Verify compatibility, passage counts per committed document and leftovers (raises IndexProblem)."""
     embedder = embedder or embedder_for(settings)
     store = PassageStore(settings, embedder.model_name, embedder.dimension)
     try:
@@ -82,16 +78,9 @@ def _check_store(store: PassageStore) -> CheckReport:
     report = CheckReport(location=store.location)
     records = store.records_by_id()
     report.documents = len(records)
-    found: Counter[tuple[str, str]] = Counter()
-    for _, _, metas in store._scan(None):
-        for meta in metas:
-            meta = meta or {}
-            found[(str(meta.get("document_id", "")), str(meta.get("version", "")))] += 1
-    pending = store.records.get(where={"kind": "pending"}, include=["metadatas"])
-    unfinished = {
-        (str((m or {}).get("document_id", "")), str((m or {}).get("version", "")))
-        for m in pending["metadatas"] or []
-    }
+    found = store.passage_versions()
+    pending = store.pending()
+    unfinished = {(p.document_id, p.version) for p in pending}
     for record in records.values():
         present = found.get((record.document_id, record.version), 0)
         report.passages += present
@@ -110,9 +99,9 @@ def _check_store(store: PassageStore) -> CheckReport:
             f"{count} leftover passages of document {document_id} version {version} ({why}); "
             "readers ignore them and the next ingest removes them"
         )
-    if pending["ids"]:
+    if pending:
         report.problems.append(
-            f"{len(pending['ids'])} unfinished ingest marker(s) ({', '.join(pending['ids'])}); "
+            f"{len(pending)} unfinished ingest marker(s) ({', '.join(p.marker for p in pending)}); "
             "the next ingest cleans them up"
         )
     return report
@@ -138,8 +127,8 @@ def recorded_sources(settings: Settings) -> tuple[list[str], str]:
         if sources is not None:
             return sources, "the damaged index file (read directly)"
     fallback = [str(settings.documents_dir)]
-    if (settings.index_dir / UPLOADS).is_dir():
-        fallback.append(str(settings.index_dir / UPLOADS))
+    if (settings.uploads_dir).is_dir():
+        fallback.append(str(settings.uploads_dir))
     return fallback, "documents_dir and uploads (the document records were unreadable)"
 
 
@@ -226,10 +215,10 @@ def rebuild_index(settings: Settings, echo: Any = None) -> RebuildReport:
         lock.release()
 
 
-def run_index_command(args: argparse.Namespace) -> int:
+def run_index_command(action: str) -> int:
     """`cecot-rag index check` (exit 1 when problems are found) and `cecot-rag index rebuild`."""
     settings = Settings()
-    if args.action == "check":
+    if action == "check":
         lock = WriterLock(settings.index_dir)
         if not settings.chroma_url:
             lock.acquire("index check")  # a second process must not open an index being written
