@@ -119,7 +119,7 @@ def write_weights(
         '"""The extractive answerer\'s fitted models: logistic regressions on answer/scoring.py\'s features.',
         "",
         "Written by eval/fit_answerer.py (fitted on eval/cecot.jsonl only); do not edit by hand. The",
-        "answer model\'s intercept is shifted so that the abstention point chosen on that set falls at",
+        "answer model's intercept is shifted so that the abstention point chosen on that set falls at",
         "the default `abstain_threshold` (0.42).",
         '"""',
         "",
