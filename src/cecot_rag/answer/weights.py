@@ -6,26 +6,26 @@ the default `abstain_threshold` (0.42).
 """
 
 # Ranking: does this sentence support an answer (scoring.relevance).
-BIAS = -5.3679
+BIAS = -5.3366
 WEIGHTS = {
-    "sentence": 1.1727,
-    "window": 2.4694,
-    "passage": 0.5068,
-    "coverage": 3.0664,
-    "window_coverage": 1.9723,
-    "missing_rare": 0.5665,
-    "type_match": 0.3148,
-    "type_absent": -1.5021,
-    "condition_missing": -1.5556,
-    "gap": 2.1757,
+    "sentence": 1.1565,
+    "window": 2.4535,
+    "passage": 0.4678,
+    "coverage": 3.0640,
+    "window_coverage": 1.9871,
+    "missing_rare": 0.5696,
+    "type_match": 0.3384,
+    "type_absent": -1.5179,
+    "condition_missing": -1.5637,
+    "gap": 2.1958,
 }
 # Answer or abstain, from the best sentence (scoring.evidence_score).
-ANSWER_BIAS = 1.8601
+ANSWER_BIAS = 2.0272
 ANSWER_WEIGHTS = {
-    "relevance": 0.8925,
-    "sentence": 1.0062,
-    "coverage": -0.8268,
-    "window_coverage": -0.8521,
-    "missing_rare": 0.1040,
-    "type_absent": -0.7304,
+    "relevance": 0.9110,
+    "sentence": 0.9527,
+    "coverage": -0.8537,
+    "window_coverage": -0.9054,
+    "missing_rare": 0.1137,
+    "type_absent": -0.8195,
 }
