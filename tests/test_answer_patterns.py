@@ -69,9 +69,11 @@ def test_the_follow_up_decision_uses_the_readings_evidence() -> None:
     weak_alone = {False: 0.1, True: 0.7}
     # Elliptical: joined without looking at evidence.
     assert decide_reading("And in Honduras?", history, lambda r: strong_alone[r.joined]).joined
-    # A short or pronoun question is joined only when that reading has the better evidence.
-    assert not decide_reading("Who built it?", history, lambda r: strong_alone[r.joined]).joined
-    assert decide_reading("Who built it?", history, lambda r: weak_alone[r.joined]).joined
+    # A personal pronoun points back into the conversation: joined.
+    assert decide_reading("Who is building it there?", history, lambda r: strong_alone[r.joined]).joined
+    # A short or demonstrative question is joined only when that reading has the better evidence.
+    assert not decide_reading("Who built that prison?", history, lambda r: strong_alone[r.joined]).joined
+    assert decide_reading("Who built that prison?", history, lambda r: weak_alone[r.joined]).joined
     # A long self-contained question keeps its own reading even with weak evidence.
     long_question = "Which political party does the president of El Salvador belong to?"
     assert not decide_reading(long_question, history, lambda r: weak_alone[r.joined]).joined

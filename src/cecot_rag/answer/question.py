@@ -43,7 +43,8 @@ _TYPES = [
     (
         "person",
         re.compile(
-            r"^\W*(who|whom|whose)\b|\b(which|what)\s+(\w+\s+){0,2}?(presidents?|leaders?|politicians?|ministers?"
+            r"^\W*(who|whom|whose)\b|^\W*(name|list)\b.*\b(officials?|leaders?|presidents?|politicians?)\b"
+            r"|\b(which|what)\s+(\w+\s+){0,2}?(presidents?|leaders?|politicians?|ministers?"
             r"|mayors?|persons?|people|authors?|officials?)\b",
             re.I,
         ),
@@ -62,6 +63,8 @@ _LIST = re.compile(
     rf"|\bwhat\s+(are|were)\s+(the\s+)?\w+s\b|^\W*(name|list)\b",
     re.I,
 )
+# An explicit enumeration: "What are the conditions ...?", "List ...", "Name ...".
+_ENUMERATION = re.compile(r"\bwhat\s+(are|were)\s+(the\s+)?\w+s\b|^\W*(name|list)\b", re.I)
 _COMPARE = [
     re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+and\s+(.+?)\s+(?:compare|differ)", re.I),
     re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+(?:compare|differ)\s+(?:with|to|from)\s+(.+?)\W*$", re.I),
@@ -77,16 +80,15 @@ _TITLE = re.compile(
 _TITLES = ("president", "mayor", "minister", "governor", "senator", "king", "queen", "judge")
 _GENERIC_TITLES = ("leader", "official")
 # How a text names its own author: "In this article, Elizabeth García examines ...", "written by ...".
-_AUTHORSHIP = re.compile(
-    r"\bin\s+this\s+(article|post|report|paper|piece|essay|blog),?\s+[A-Z]\w+"
-    r"|\b(written|authored)\s+by\s+[A-Z]\w+|^\W*by\s+[A-Z]\w+\s+[A-Z]\w+",
-    re.I,
+_AUTHORSHIP = re.compile(  # case-sensitive: the name must be capitalised ("By the time" is no byline)
+    r"\b[Ii]n\s+this\s+(article|post|report|paper|piece|essay|blog),?\s+[A-Z]\w+"
+    r"|\b(written|authored)\s+by\s+[A-Z]\w+|^\W*[Bb]y\s+[A-Z]\w+\s+[A-Z]\w+"
 )
 _MONEY = re.compile(
     r"[$€£]\s?\d|\b\d[\d,.]*\s*(dollars?|euros?|pesos?|usd|colones)\b|\b(usd|us\$)\s?\d", re.I
 )
 _ASKS_OFFICIALS = re.compile(
-    r"\b(presidents|leaders|politicians|ministers|mayors|officials|governors)\b", re.I
+    r"\b(presidents|leaders|politicians|ministers|mayors|officials?|governors)\b", re.I
 )
 _TITLED_NAME = re.compile(
     r"\b(President|Mayor|Minister|Governor|Senator|King|Queen|Judge|Chancellor)\b[,\s]+(?:[a-z]+\s+)?[A-Z]\w+"
@@ -105,6 +107,7 @@ class Asked:
     # "name"), a title tied to a name ("title"), the present ("now").
     conditions: tuple[tuple[str, str], ...]
     wants_list: bool
+    enumerates: bool  # an explicit enumeration ("What are the conditions ...?", "List ...")
     compared: tuple[str, ...]  # the two subjects of "How do A and B compare?"
     yes_no: bool
 
@@ -134,6 +137,7 @@ def read_question(text: str) -> Asked:
         answer_type=answer_type,
         conditions=tuple(dict.fromkeys(conditions)),
         wants_list=bool(_LIST.search(text)) or bool(compared),
+        enumerates=bool(_ENUMERATION.search(text)),
         compared=compared,
         yes_no=bool(_YES_NO.search(text)),
     )

@@ -6,26 +6,26 @@ the default `abstain_threshold` (0.42).
 """
 
 # Ranking: does this sentence support an answer (scoring.relevance).
-BIAS = -5.3366
+BIAS = -5.2475
 WEIGHTS = {
-    "sentence": 1.1565,
-    "window": 2.4535,
-    "passage": 0.4678,
-    "coverage": 3.0640,
-    "window_coverage": 1.9871,
-    "missing_rare": 0.5696,
-    "type_match": 0.3384,
-    "type_absent": -1.5179,
-    "condition_missing": -1.5637,
-    "gap": 2.1958,
+    "sentence": 1.0509,
+    "window": 2.4142,
+    "passage": 0.5372,
+    "coverage": 3.1553,
+    "window_coverage": 1.9076,
+    "missing_rare": 0.4737,
+    "type_match": 0.5570,
+    "type_absent": -1.5054,
+    "condition_missing": -1.2179,
+    "gap": 2.1392,
 }
 # Answer or abstain, from the best sentence (scoring.evidence_score).
-ANSWER_BIAS = 2.0272
+ANSWER_BIAS = 1.1807
 ANSWER_WEIGHTS = {
-    "relevance": 0.9110,
-    "sentence": 0.9527,
-    "coverage": -0.8537,
-    "window_coverage": -0.9054,
-    "missing_rare": 0.1137,
-    "type_absent": -0.8195,
+    "relevance": 0.7365,
+    "sentence": 0.6555,
+    "coverage": 0.1147,
+    "window_coverage": -0.2615,
+    "missing_rare": 0.0660,
+    "type_absent": 0.2501,
 }
