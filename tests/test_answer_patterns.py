@@ -61,6 +61,16 @@ def test_an_unanswerable_new_question_does_not_inherit_the_old_answer(bundled_as
         assert "Noboa" not in answer.text
 
 
+def test_a_pronoun_follow_up_keeps_the_previous_questions_subject(bundled_assistant: Assistant) -> None:
+    # "it" is the Honduran prison, whose size the article does not give; CECOT's is not an answer.
+    honduras = bundled_assistant.ask(
+        "How many inmates will it hold?", history=_turns("Which Honduran president plans a mega-prison?")
+    )
+    assert not honduras.answered and "40,000" not in honduras.text
+    cecot = bundled_assistant.ask("How many inmates will it hold?", history=_turns("What is CECOT?"))
+    assert cecot.answered and "40,000" in cecot.text
+
+
 def test_the_follow_up_decision_uses_the_readings_evidence() -> None:
     from cecot_rag.answer.followup import decide_reading
 
