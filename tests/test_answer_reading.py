@@ -13,6 +13,7 @@ from cecot_rag.answer.scoring import can_answer
     [
         ("When was the state of emergency declared?", "time"),
         ("In what year was Bukele elected?", "time"),
+        ("When can a detainee be held without trial?", None),  # a circumstance, not a date
         ("How many inmates can CECOT hold?", "number"),
         ("What is the capacity of the prison?", "number"),
         ("How much did CECOT cost to build?", "money"),

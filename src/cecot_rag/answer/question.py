@@ -29,7 +29,14 @@ _TYPES = [
             re.I,
         ),
     ),
-    ("time", re.compile(r"^\W*(in\s+)?(when|what\s+year|which\s+year|what\s+date|since\s+when)\b", re.I)),
+    # "When was/did ...?" asks for a time; "When can/does ...?" usually for a circumstance.
+    (
+        "time",
+        re.compile(
+            r"^\W*(in\s+)?(when\s+(was|were|did|had|will)|what\s+year|which\s+year|what\s+date|since\s+when)\b",
+            re.I,
+        ),
+    ),
     (
         "number",
         re.compile(
