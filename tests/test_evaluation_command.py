@@ -213,6 +213,67 @@ def test_corpus_from_set_indexes_the_sets_own_passages_and_runs_the_baseline(
     assert "baseline" in capsys.readouterr().out
 
 
+def test_a_squad_file_runs_with_its_paragraphs_as_the_corpus(workspace: Path) -> None:
+    context = (
+        "The Blue Lagoon prison can hold 1,200 inmates in its four wings. "
+        "It was opened in 1998 by the regional government after a long public debate."
+    )
+    other = "Visitors may come on Sundays between ten and noon, and lawyers on any weekday."
+    squad = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Blue Lagoon",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "open",
+                                "question": "In what year was the Blue Lagoon prison opened?",
+                                "answers": [{"text": "1998", "answer_start": context.index("1998")}],
+                                "is_impossible": False,
+                            },
+                            {
+                                "id": "closed",
+                                "question": "In what year was the Blue Lagoon prison closed down for good?",
+                                "answers": [],
+                                "plausible_answers": [
+                                    {"text": "1998", "answer_start": context.index("1998")}
+                                ],
+                                "is_impossible": True,
+                            },
+                        ],
+                    },
+                    {
+                        "context": other,
+                        "qas": [
+                            {
+                                "id": "visits",
+                                "question": "On which day may visitors come?",
+                                "answers": [{"text": "Sundays", "answer_start": other.index("Sundays")}],
+                                "is_impossible": False,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = workspace / "squad.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    out = workspace / "squad-report.json"
+    code = main(["eval", "--set", str(path), "--corpus-from-set", "--json", str(out)])
+    report = read_json(out)
+    assert code == 0 and report["set"]["format"] == "squad"
+    assert report["settings"]["documents"] == 2  # one document per paragraph
+    cases = {c["id"]: c for c in report["cases"]}
+    assert cases["open"]["answered"] and cases["open"]["fact_recall"] == 1.0
+    assert cases["open"]["first_quote_fact"] is True
+    assert set(report["metrics"]) >= {"first_quote_fact_recall", "citation_precision_passage"}
+    assert report["metrics"]["abstention_accuracy"] in (0.0, 1.0)  # one impossible question
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

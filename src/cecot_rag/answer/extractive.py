@@ -13,19 +13,22 @@ so a citation can never point at a passage that does not say it. The steps, each
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
 from cecot_rag.answer.base import Question, abstention, number_citations
 from cecot_rag.answer.followup import Reading, decide_reading
-from cecot_rag.answer.question import read_question
+from cecot_rag.answer.question import Asked, read_question
 from cecot_rag.answer.scoring import Candidate, candidates, evidence_score, featurize, relevance, term_weights
 from cecot_rag.answer.select import Choice, choose
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
 from cecot_rag.text import is_heading
 
+_POSSESSIVE = re.compile(r"['’]s$")
 Retrieve = Callable[[str, np.ndarray], list[Passage]]
 
 
@@ -54,15 +57,17 @@ class ExtractiveAnswerer:
         return decide_reading(text, history, lambda reading: self._evidence(text, history, reading)).query
 
     def _evidence(self, text: str, history: list[dict[str, str]], reading: Reading) -> float:
-        """The best evidence score a reading of the question gets (0 when nothing can be retrieved)."""
+        """How well a reading of the question is answered: the evidence score of the sentence the
+        answerer would quote first (at least the threshold when it would answer, 0 without one)."""
         if self.retrieve is None:
             return 0.0
         vector = self.embedder.embed_cached([reading.query])[0]
         question = Question(text, reading.query, history, vector)
-        scored = [
-            c for c in self.score_sentences(question, self.retrieve(reading.query, vector)) if not c.missing
-        ]
-        return evidence_score(scored[0]) if scored else 0.0
+        choice = self.choose(question, self.retrieve(reading.query, vector))
+        if not choice.chosen or not choice.answered:
+            return 0.0
+        score = evidence_score(choice.chosen[0])
+        return max(score, self.threshold)
 
     def score_sentences(self, question: Question, passages: list[Passage]) -> list[Candidate]:
         """Every candidate sentence of the passages with its evidence score, best first.
@@ -94,7 +99,7 @@ class ExtractiveAnswerer:
         joined = question.retrieval_query != question.text
         earlier = _previous_question(question) if joined else None
         own, combined = term_weights(question.text, earlier, self.idf)
-        featurize(found, question.text, read_question(question.text), own, combined, similarity)
+        featurize(found, question.text, _asked(question), own, combined, similarity)
         for candidate in found:
             candidate.score = relevance(candidate.features)
         found.sort(key=lambda c: -c.score)
@@ -115,7 +120,7 @@ class ExtractiveAnswerer:
     def choose(self, question: Question, passages: list[Passage]) -> Choice:
         scored = self.score_sentences(question, passages)
         own = set(term_weights(question.text, None, self.idf)[0])
-        return choose(scored, read_question(question.text), own, self.threshold, self.max_sentences)
+        return choose(scored, _asked(question), own, self.threshold, self.max_sentences)
 
     def answer(self, question: Question, passages: list[Passage]) -> Answer:
         choice = self.choose(question, passages)
@@ -125,7 +130,7 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.text} [{n}]" for c, n in zip(choice.chosen, numbers, strict=True))
         if not choice.answered:
             # A near miss: say what is missing, then quote what the documents do say.
-            asked_for = ", ".join(f"“{m}”" for m in choice.missing)
+            asked_for = ", ".join(f"“{_POSSESSIVE.sub('', m)}”" for m in choice.missing)
             text = f"The documents do not say this for {asked_for}. What they do say: {text}"
         return Answer(
             question=question.text,
@@ -140,6 +145,17 @@ class ExtractiveAnswerer:
         answer = self.answer(question, passages)
         yield answer.text
         yield answer
+
+
+def _asked(question: Question) -> Asked:
+    """What the question asks. A joined follow-up that states no condition of its own ("How many
+    inmates will it hold?") keeps the previous question's ("Which Honduran leader ...?"); one that
+    states its own ("And in Honduras?") replaces them."""
+    asked = read_question(question.text)
+    earlier = _previous_question(question) if question.retrieval_query != question.text else None
+    if earlier and not asked.conditions:
+        asked = replace(asked, conditions=read_question(earlier).conditions)
+    return asked
 
 
 def _previous_question(question: Question) -> str | None:

@@ -3,20 +3,19 @@
 A question asked after others has two readings: standalone (its own words) and joined (the
 previous user question followed by it). The decision step:
 
-1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") only
-   makes sense with the previous one: joined.
-2. Otherwise each reading is retrieved and scored (`evidence`: the best eligible sentence's
-   evidence score). A question whose own reading reaches `STANDALONE_EVIDENCE` and does not look
-   dependent stands on its own.
-3. A question that looks dependent (six words or fewer, or a pronoun such as "it", "he",
-   "they") is also scored joined, and the joined reading is kept only when its evidence is
-   higher ("How many prisoners can it take?" after a question about CECOT). Any other question
-   keeps its own reading: a self-contained question the documents do not answer must not
-   inherit the old topic.
+1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") or one
+   with a personal pronoun ("How many inmates will it hold?") only makes sense with the previous
+   one: joined.
+2. Otherwise a question that does not look dependent stands on its own.
+3. A question that looks dependent (six words or fewer, or a demonstrative such as "this",
+   "those") is also scored joined, and the joined reading is kept when its evidence is higher or
+   the question is not answered on its own. Any other question keeps its own reading: a
+   self-contained question the documents do not answer must not inherit the old topic.
 
 Joining only widens retrieval: the answerer still scores sentences against the question's own
-terms and conditions (the previous question's terms count half), so a joined reading cannot
-return the previous answer unless the new question's words are in it.
+terms (the previous question's count half) and its own conditions (the previous question's only
+when it states none), so a joined reading cannot return the previous answer unless the new
+question's words are in it.
 """
 
 from __future__ import annotations
@@ -32,9 +31,10 @@ SHORT_QUESTION_WORDS = 6
 _ELLIPTICAL = re.compile(
     r"^\W*(and|but|also|what\s+about|how\s+about|and\s+what|same|then|what\s+of)\b", re.IGNORECASE
 )
-_PRONOUN = re.compile(
-    r"\b(it|its|they|them|their|he|she|his|her|him|there|that|this|those|these)\b", re.IGNORECASE
-)
+# A personal pronoun ("How many inmates will it hold?", "What did he promise?") points back into
+# the conversation; a demonstrative ("this article") often points at the documents instead.
+_PERSONAL = re.compile(r"\b(it|its|they|them|their|he|she|his|her|him)\b", re.IGNORECASE)
+_DEMONSTRATIVE = re.compile(r"\b(there|that|this|those|these)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def readings(question: str, history: Sequence[dict[str, str]] | None) -> tuple[R
 
 
 def looks_dependent(question: str) -> bool:
-    return len(question.split()) <= SHORT_QUESTION_WORDS or bool(_PRONOUN.search(question))
+    return len(question.split()) <= SHORT_QUESTION_WORDS or bool(_DEMONSTRATIVE.search(question))
 
 
 def decide_reading(
@@ -63,7 +63,7 @@ def decide_reading(
     standalone, joined = readings(question, history)
     if joined is None:
         return standalone
-    if _ELLIPTICAL.search(question):
+    if _ELLIPTICAL.search(question) or _PERSONAL.search(question):
         return joined
     if not looks_dependent(question):
         return standalone

@@ -15,13 +15,28 @@ from cecot_rag.text import STOPWORDS, has_date, has_quantity, names, numbers, st
 
 _TYPES = [
     (
+        "money",
+        re.compile(
+            r"\bhow\s+much\b[^?]*\b(cost|costs|spend|spent|pay|paid|price|worth|invest\w*|fund\w*)\b"
+            r"|\bhow\s+much\s+money\b|\bwhat\s+(is|was|were|are)\s+the\s+(total\s+)?(cost|price|budget)\b",
+            re.I,
+        ),
+    ),
+    (
         "author",
         re.compile(
             r"\bwho\s+(wrote|writes|authored)\b|\b(author|writer)\s+of\b|^\W*who\s+is\s+the\s+(author|writer)\b",
             re.I,
         ),
     ),
-    ("time", re.compile(r"^\W*(in\s+)?(when|what\s+year|which\s+year|what\s+date|since\s+when)\b", re.I)),
+    # "When was/did ...?" asks for a time; "When can/does ...?" usually for a circumstance.
+    (
+        "time",
+        re.compile(
+            r"^\W*(in\s+)?(when\s+(was|were|did|had|will)|what\s+year|which\s+year|what\s+date|since\s+when)\b",
+            re.I,
+        ),
+    ),
     (
         "number",
         re.compile(
@@ -35,7 +50,8 @@ _TYPES = [
     (
         "person",
         re.compile(
-            r"^\W*(who|whom|whose)\b|\b(which|what)\s+(\w+\s+){0,2}?(presidents?|leaders?|politicians?|ministers?"
+            r"^\W*(who|whom|whose)\b|^\W*(name|list)\b.*\b(officials?|leaders?|presidents?|politicians?)\b"
+            r"|\b(which|what)\s+(\w+\s+){0,2}?(presidents?|leaders?|politicians?|ministers?"
             r"|mayors?|persons?|people|authors?|officials?)\b",
             re.I,
         ),
@@ -54,6 +70,8 @@ _LIST = re.compile(
     rf"|\bwhat\s+(are|were)\s+(the\s+)?\w+s\b|^\W*(name|list)\b",
     re.I,
 )
+# An explicit enumeration: "What are the conditions ...?", "List ...", "Name ...".
+_ENUMERATION = re.compile(r"\bwhat\s+(are|were)\s+(the\s+)?\w+s\b|^\W*(name|list)\b", re.I)
 _COMPARE = [
     re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+and\s+(.+?)\s+(?:compare|differ)", re.I),
     re.compile(r"\bhow\s+(?:do|does|did)\s+(.+?)\s+(?:compare|differ)\s+(?:with|to|from)\s+(.+?)\W*$", re.I),
@@ -69,13 +87,15 @@ _TITLE = re.compile(
 _TITLES = ("president", "mayor", "minister", "governor", "senator", "king", "queen", "judge")
 _GENERIC_TITLES = ("leader", "official")
 # How a text names its own author: "In this article, Elizabeth García examines ...", "written by ...".
-_AUTHORSHIP = re.compile(
-    r"\bin\s+this\s+(article|post|report|paper|piece|essay|blog),?\s+[A-Z]\w+"
-    r"|\b(written|authored)\s+by\s+[A-Z]\w+|^\W*by\s+[A-Z]\w+\s+[A-Z]\w+",
-    re.I,
+_AUTHORSHIP = re.compile(  # case-sensitive: the name must be capitalised ("By the time" is no byline)
+    r"\b[Ii]n\s+this\s+(article|post|report|paper|piece|essay|blog),?\s+[A-Z]\w+"
+    r"|\b(written|authored)\s+by\s+[A-Z]\w+|^\W*[Bb]y\s+[A-Z]\w+\s+[A-Z]\w+"
+)
+_MONEY = re.compile(
+    r"[$€£]\s?\d|\b\d[\d,.]*\s*(dollars?|euros?|pesos?|usd|colones)\b|\b(usd|us\$)\s?\d", re.I
 )
 _ASKS_OFFICIALS = re.compile(
-    r"\b(presidents|leaders|politicians|ministers|mayors|officials|governors)\b", re.I
+    r"\b(presidents|leaders|politicians|ministers|mayors|officials?|governors)\b", re.I
 )
 _TITLED_NAME = re.compile(
     r"\b(President|Mayor|Minister|Governor|Senator|King|Queen|Judge|Chancellor)\b[,\s]+(?:[a-z]+\s+)?[A-Z]\w+"
@@ -89,11 +109,12 @@ _YES_NO = re.compile(r"^\W*(is|are|was|were|do|does|did|can|could|has|have|had|w
 class Asked:
     """The parts of a question the answer must meet."""
 
-    answer_type: str | None  # "time", "number", "person", "place" or None
+    answer_type: str | None  # "money", "author", "time", "number", "person", "place" or None
     # What the question states that the answer must share: numbers and names (kind "number" and
     # "name"), a title tied to a name ("title"), the present ("now").
     conditions: tuple[tuple[str, str], ...]
     wants_list: bool
+    enumerates: bool  # an explicit enumeration ("What are the conditions ...?", "List ...")
     compared: tuple[str, ...]  # the two subjects of "How do A and B compare?"
     yes_no: bool
 
@@ -123,6 +144,7 @@ def read_question(text: str) -> Asked:
         answer_type=answer_type,
         conditions=tuple(dict.fromkeys(conditions)),
         wants_list=bool(_LIST.search(text)) or bool(compared),
+        enumerates=bool(_ENUMERATION.search(text)),
         compared=compared,
         yes_no=bool(_YES_NO.search(text)),
     )
@@ -176,6 +198,8 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
     """Whether the sentence holds something of the asked type that the question does not already say."""
     if asked.answer_type == "author":
         return bool(_AUTHORSHIP.search(sentence))
+    if asked.answer_type == "money":
+        return bool(_MONEY.search(sentence))
     if asked.answer_type == "time":
         return has_date(sentence) and not numbers(sentence) <= numbers(question)
     if asked.answer_type == "number":
@@ -194,4 +218,6 @@ def offers_type(asked: Asked, sentence: str, question: str) -> bool:
 def lacks_type(asked: Asked, candidate_features: dict[str, float]) -> bool:
     """A date, an amount or an author asked for and absent: such a sentence is not an answer
     ("What is the capacity of X?" is not answered by a sentence about X without a number)."""
-    return asked.answer_type in ("time", "number", "author") and candidate_features["type_absent"] > 0
+    return (
+        asked.answer_type in ("money", "time", "number", "author") and candidate_features["type_absent"] > 0
+    )

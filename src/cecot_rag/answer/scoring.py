@@ -23,6 +23,7 @@ coverage only when retrieval used the conversation):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +50,7 @@ FEATURES = (
     "gap",
 )
 MIN_SENTENCE_WORDS = 4
+_INTRODUCES = re.compile(r"(:|\b(the\s+following|as\s+follows)\W*)$", re.IGNORECASE)
 
 
 @dataclass
@@ -77,6 +79,7 @@ def can_answer(sentence: str) -> bool:
         len(words(sentence)) < MIN_SENTENCE_WORDS
         or sentence.endswith("?")  # questions (often headings) are never answers
         or is_heading(sentence)
+        or _INTRODUCES.search(sentence) is not None  # "... is the following:": the content comes next
         or is_instruction(sentence)  # a planted "ignore previous instructions ..." is not evidence
     )
 

@@ -30,10 +30,10 @@ from cecot_rag.text import terms
 # A list continues into an adjacent sentence holding the asked kind of item when its evidence is at
 # least this share of the threshold; without an asked item type it must reach the threshold itself.
 LIST_ITEM_SHARE = 0.25
-LIST_STARTS = 6  # list blocks tried: from the first sentence and the best sentences holding an item
-COMPARE_SHARE = 0.5
-# A further sentence for a plain question must be nearly as relevant as the first (ranking score).
-KEEP_RATIO = 0.5  # a comparison's second subject needs this share of the threshold
+LIST_STARTS = 6  # list blocks tried: from the best sentences that may start one
+COMPARE_SHARE = 0.5  # each compared subject's sentence needs this share of the threshold
+# A further sentence for a plain question needs at least this share of the first one's relevance.
+KEEP_RATIO = 0.5
 
 
 @dataclass
@@ -100,9 +100,10 @@ def _continue_list(
     """Grow the answer into a block of adjacent sentences that continue the list.
 
     With an asked item type the block with the most evidence in item sentences wins (see
-    _best_block). Without one ("What are the conditions ...?"), blocks start at the best
-    sentences that reach the threshold, grow by neighbours that reach it too, and the one with the
-    most evidence in all wins.
+    _best_block). An explicit enumeration without one ("What are the conditions ...?") may be
+    spread over sentences none of which is the best alone: blocks start at the best sentences that
+    reach the threshold, grow by neighbours that reach it too, and the one with the most evidence
+    in all wins. Otherwise the block grows from the best sentence.
     """
     ordered = sorted({_position(c): c for c in scored}.values(), key=_position)
     if asked.answer_type:
@@ -110,6 +111,8 @@ def _continue_list(
         typed = _best_block(scored, threshold, limit)
         if _item_evidence(typed) > _item_evidence(block):
             block = typed
+    elif not asked.enumerates:  # "Which gangs ...?": the best sentence and what continues it
+        block = _block(chosen[0], ordered, threshold, limit)
     else:
         starts = [c for c in scored[:LIST_STARTS] if evidence_score(c) >= threshold] or [chosen[0]]
         blocks = [_block(start, ordered, threshold, limit) for start in starts]

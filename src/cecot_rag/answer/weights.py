@@ -6,26 +6,26 @@ the default `abstain_threshold` (0.42).
 """
 
 # Ranking: does this sentence support an answer (scoring.relevance).
-BIAS = -5.4135
+BIAS = -5.2475
 WEIGHTS = {
-    "sentence": 1.0664,
-    "window": 2.4619,
-    "passage": 0.5709,
-    "coverage": 3.1357,
-    "window_coverage": 2.0506,
-    "missing_rare": 0.5295,
-    "type_match": 0.3152,
-    "type_absent": -1.6888,
-    "condition_missing": -1.4480,
-    "gap": 2.1287,
+    "sentence": 1.0509,
+    "window": 2.4142,
+    "passage": 0.5372,
+    "coverage": 3.1553,
+    "window_coverage": 1.9076,
+    "missing_rare": 0.4737,
+    "type_match": 0.5570,
+    "type_absent": -1.5054,
+    "condition_missing": -1.2179,
+    "gap": 2.1392,
 }
 # Answer or abstain, from the best sentence (scoring.evidence_score).
-ANSWER_BIAS = 1.4609
+ANSWER_BIAS = 1.1807
 ANSWER_WEIGHTS = {
-    "relevance": 0.8975,
-    "sentence": 0.7069,
-    "coverage": -0.7186,
-    "window_coverage": -0.9281,
-    "missing_rare": 0.2403,
-    "type_absent": -0.9145,
+    "relevance": 0.7365,
+    "sentence": 0.6555,
+    "coverage": 0.1147,
+    "window_coverage": -0.2615,
+    "missing_rare": 0.0660,
+    "type_absent": 0.2501,
 }
