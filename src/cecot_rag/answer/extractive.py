@@ -125,7 +125,9 @@ class ExtractiveAnswerer:
     def answer(self, question: Question, passages: list[Passage]) -> Answer:
         choice = self.choose(question, passages)
         if not choice.chosen:
-            return abstention(question, passages, self.name)
+            return abstention(question, passages, self.name).model_copy(
+                update={"evidence_score": choice.evidence}
+            )
         numbers, citations = number_citations([c.evidence for c in choice.chosen])
         text = " ".join(f"{c.text} [{n}]" for c, n in zip(choice.chosen, numbers, strict=True))
         if not choice.answered:
@@ -139,6 +141,7 @@ class ExtractiveAnswerer:
             citations=citations,
             passages=passages,
             generator=self.name,
+            evidence_score=choice.evidence,
         )
 
     def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]:

@@ -41,6 +41,9 @@ class Choice:
     chosen: list[Candidate]
     answered: bool
     missing: list[str]  # a near miss: the question's conditions the documents do not state
+    # The evidence score compared with the threshold: the best eligible sentence's, else the best
+    # sentence's (None without any); evaluation rows show it so thresholds can be tuned.
+    evidence: float | None = None
 
 
 def choose(
@@ -52,6 +55,20 @@ def choose(
 ) -> Choice:
     """The sentences to quote (scored is best first)."""
     eligible = [c for c in scored if not c.missing and not lacks_type(asked, c.features)]
+    choice = _choose(scored, eligible, asked, question_terms, threshold, max_sentences)
+    best = eligible[0] if eligible else (scored[0] if scored else None)
+    choice.evidence = None if best is None else round(evidence_score(best), 6)
+    return choice
+
+
+def _choose(
+    scored: Sequence[Candidate],
+    eligible: list[Candidate],
+    asked: Asked,
+    question_terms: set[str],
+    threshold: float,
+    max_sentences: int,
+) -> Choice:
     if asked.answer_type == "author" and eligible:
         # Only a sentence naming the text's author is left; its wording shares nothing with
         # "Who wrote this?", so its evidence score says little: it is the answer.
