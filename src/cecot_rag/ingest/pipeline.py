@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from cecot_rag.embedding import Embedder
+from cecot_rag.faults import fault_point
 from cecot_rag.ingest.chunking import chunk_text
 from cecot_rag.ingest.fetch import load_url
 from cecot_rag.ingest.loaders import (
@@ -181,6 +182,7 @@ class IngestPipeline:
         for item in queue:
             count = len(item.passages)
             self.store.begin(item.document_id, item.version)
+            fault_point("after-begin")
             self.store.write_passages(
                 item.passages,
                 item.version,
@@ -189,6 +191,7 @@ class IngestPipeline:
                 self.embedder.model_name,
             )
             offset += count
+            fault_point("after-passages-written")
             record = DocumentRecord(
                 document_id=item.document_id,
                 title=item.document.title,
@@ -201,6 +204,7 @@ class IngestPipeline:
                 pipeline=self.pipeline_key,
             )
             self.store.commit(record)
+            fault_point("after-commit")
             records[item.document_id] = record
             (report.updated if item.updated else report.added).append(item.document_id)
             report.passages += count
