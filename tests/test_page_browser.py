@@ -7,6 +7,7 @@ context, i.e. its own Gradio session.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,6 +17,7 @@ import pytest
 
 from cecot_rag.server.page import EXAMPLE_QUESTIONS
 from conftest import ROOT
+from helpers_quotes import EXPECTED_QUOTES
 from helpers_server import RunningServer, running_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -33,6 +35,8 @@ CHROMIUM_ARGS = [
 USER, PASSWORD = "journalist", "correct horse"
 SCREENSHOT = ROOT / "docs" / "chat-page.png"
 ANSWER_WAIT_MS = 120_000
+# A finished answer: it cites ([n]) or it abstains. Waiting for "" would pass on an empty bubble.
+FINISHED_ANSWER = re.compile(r"\[\d+\]|do not say")
 HOSTILE_DOCUMENT = """---
 title: Zorblat field notes <script>window.__pwned = "title"</script>
 ---
@@ -95,7 +99,7 @@ def bot_messages(page: Page) -> object:
     return page.locator('#chat [data-testid="bot"]')
 
 
-def ask_in_page(page: Page, question: str, expected: str) -> object:
+def ask_in_page(page: Page, question: str, expected: str | re.Pattern[str]) -> object:
     """Type a question, send it, and wait for the answer containing `expected`; returns that message."""
     count = bot_messages(page).count()
     page.locator("#question textarea").fill(question)
@@ -103,6 +107,11 @@ def ask_in_page(page: Page, question: str, expected: str) -> object:
     answer = bot_messages(page).nth(count)
     expect(answer).to_contain_text(expected, timeout=ANSWER_WAIT_MS)
     return answer
+
+
+def expect_marked_sentence(page: Page, question: str) -> None:
+    """The first source's <mark> is the article's sentence for the question, not the API's own quote."""
+    expect(page.locator("#sources-panel #source-1 mark")).to_have_text(EXPECTED_QUOTES[question])
 
 
 def api(server: RunningServer) -> httpx.Client:
@@ -120,7 +129,8 @@ def test_answer_shows_linked_marker_and_the_cited_sentence_is_marked(
 
     marker = answer.locator('a[href="#source-1"]')
     expect(marker).to_have_text("[1]")
-    expect(page.locator("#sources-panel #source-1 mark")).to_have_text(quote)
+    assert quote == EXPECTED_QUOTES[question]
+    expect_marked_sentence(page, question)
     expect(page.locator("#sources-panel #source-1")).to_contain_text(
         expected["citations"][0]["passage"]["title"]
     )
@@ -249,7 +259,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
     expect(cells.filter(has_text="cecot-security-policy-latin-america.md")).to_have_count(1)
 
     page.get_by_role("tab", name="Chat").click()
-    after = ask_in_page(page, "How many cells did the Zorblat Commission count?", "")
+    after = ask_in_page(page, "How many cells did the Zorblat Commission count?", FINISHED_ANSWER)
     expect(after).not_to_contain_text("412 cells")
 
 
