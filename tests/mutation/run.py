@@ -129,6 +129,13 @@ MUTANTS = [
         ("tests/test_fault_points.py", "-k", "after-passages-written"),
     ),
     Mutant(
+        "no-sync-per-question",
+        "assistant.py",
+        "        self.store.sync()\n        query = answerer.rewrite_question",
+        "        query = answerer.rewrite_question",
+        ("tests/test_chroma_server.py", "-k", "two_serve"),
+    ),
+    Mutant(
         "recovery-leaves-old-versions",
         "store/writes.py",
         "                finished = True\n",
