@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 QUESTION = "What did observer number 40 record about Tecoluca during the monitoring mission?"
 # Stages before the record names the new version: the old version must still be what readers see.
-BEFORE_COMMIT_POINT = {"after-begin", "after-passages-written"}
+BEFORE_COMMIT_POINT = {"after-begin", "after-passages-written", "before-commit-record"}
 
 
 @dataclass

@@ -17,6 +17,7 @@ FAULT_ENV = "CECOT_RAG_FAULT"
 FAULT_POINTS = (
     "after-begin",  # the pending marker is written, no passage yet
     "after-passages-written",  # every passage of the new version is in Chroma, no record
+    "before-commit-record",  # inside the store's commit, nothing of it done yet
     "after-commit-record",  # the record names the new version; revision, old passages, marker not yet
     "after-old-versions-deleted",  # older versions are gone; the pending marker is still there
     "after-commit",  # the document is fully committed (the next document has not begun)

@@ -129,6 +129,27 @@ MUTANTS = [
         ("tests/test_fault_points.py", "-k", "after-passages-written"),
     ),
     Mutant(
+        "uploads-not-reconciled-at-start",
+        "store/facade.py",
+        "reconcile_uploads(settings.index_dir,",
+        "(lambda *_: None)(settings.index_dir,",
+        ("tests/test_upload_recovery.py", "-k", "new_upload"),
+    ),
+    Mutant(
+        "committed-upload-not-rolled-forward",
+        "store/uploads.py",
+        "            staged.replace(target)  # committed, killed before the move: finish it",
+        "            staged.unlink()",
+        ("tests/test_upload_recovery.py", "-k", "after-commit-record"),
+    ),
+    Mutant(
+        "upload-replaced-before-commit",
+        "ingest/pipeline.py",
+        "            self.store.commit(record)\n            _move_into_place(item.staged)",
+        "            _move_into_place(item.staged)\n            self.store.commit(record)",
+        ("tests/test_upload_recovery.py", "-k", "before-commit-record"),
+    ),
+    Mutant(
         "no-sync-per-question",
         "assistant.py",
         "        self.store.sync()\n        query = answerer.rewrite_question",

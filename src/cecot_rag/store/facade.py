@@ -21,7 +21,8 @@ from cecot_rag.settings import Settings
 from cecot_rag.store.chroma import ChromaCollections
 from cecot_rag.store.mirror import Mirror
 from cecot_rag.store.records import DocumentRecord, PendingWrite, passage_from
-from cecot_rag.store.writes import VersionedWrites
+from cecot_rag.store.uploads import cutoff, reconcile_uploads
+from cecot_rag.store.writes import STALE_PENDING_SECONDS, VersionedWrites
 
 
 class PassageStore:
@@ -34,9 +35,11 @@ class PassageStore:
         self.mirror = Mirror(self.chroma, self.writes)
         # Recovery at start: a writer (this process holds the embedded index's lock, or any
         # replica on a Chroma server, where only long-abandoned writes are touched) cleans up
-        # after one that was killed, before anything is read.
+        # after one that was killed, before anything is read, and the uploaded files follow.
         if settings.chroma_url or holds_writer_lock(settings.index_dir):
             self.writes.recover()
+            older_than = cutoff(bool(settings.chroma_url), STALE_PENDING_SECONDS)
+            reconcile_uploads(settings.index_dir, self.writes.records_by_id().values(), older_than)
 
     # -- the index -----------------------------------------------------------------------
     @property

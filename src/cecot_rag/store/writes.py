@@ -122,6 +122,7 @@ class VersionedWrites:
 
     def commit(self, record: DocumentRecord) -> None:
         """Make record.version the visible version, then drop older versions and the marker."""
+        fault_point("before-commit-record")
         self.chroma.records.upsert(
             ids=[record.document_id], embeddings=[PLACEHOLDER], metadatas=[record.metadata()]
         )
