@@ -50,9 +50,18 @@ def visible(settings: Settings) -> Visible:
         assistant.store.close()
 
 
+def settings_for(index: Path, folder: Path) -> Settings:
+    return Settings(index_dir=index, documents_dir=folder)
+
+
 def fresh_ingest(index: Path, folder: Path) -> None:
-    done = run_cli("ingest", str(folder), env=cli_env(index, folder))
-    assert done.returncode == 0, done.stderr
+    """Ingest in this process (the model is loaded once), then let go of the index."""
+    assistant = Assistant(settings_for(index, folder))
+    try:
+        assert assistant.ingest([folder]).failed == []
+    finally:
+        assistant.release_writer()
+        assistant.store.close()
 
 
 @dataclass
@@ -81,10 +90,6 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Versions:
     fresh_ingest(tmp / "new", folder)
     assert other.exists()
     return Versions(folder, tmp / "old", tmp / "mixed", tmp / "new")
-
-
-def settings_for(index: Path, folder: Path) -> Settings:
-    return Settings(index_dir=index, documents_dir=folder)
 
 
 @pytest.mark.parametrize("point", FAULT_POINTS)
