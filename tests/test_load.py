@@ -21,7 +21,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import ARTICLE, free_port
 from helpers_reliability import cli_env, run_cli
 from helpers_server import RunningServer, running_server
 
@@ -131,7 +131,7 @@ def test_sixteen_gradio_queue_clients_all_get_correct_answers(server: RunningSer
         for turn in range(QUESTIONS_PER_CLIENT):
             question = questions[(index + turn) % len(questions)]
             started = time.perf_counter()
-            outputs = client.predict(question, [], "extractive", api_name="/respond")
+            outputs = client.predict(question, [], "extractive", api_name="/ask")
             results.append((question, reply_text(outputs[0][-1]["content"]), time.perf_counter() - started))
             client.reset_session()
         return results
@@ -139,7 +139,17 @@ def test_sixteen_gradio_queue_clients_all_get_correct_answers(server: RunningSer
     results, elapsed = run_clients(client_run)
     for question, reply, _ in results:
         assert QUESTIONS[question] in reply, reply
-    report("Gradio queue /respond", [latency for *_, latency in results], elapsed)
+    report("Gradio queue /ask", [latency for *_, latency in results], elapsed)
+
+
+def test_page_endpoints_have_fixed_names_and_answer(server: RunningServer) -> None:
+    gradio_client = pytest.importorskip("gradio_client")
+    client = gradio_client.Client(server.base_url + "/", verbose=False)
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    expected = {"/ask", "/clear", "/export", "/feedback", "/upload", "/add_url", "/delete_document"}
+    assert expected | {"/list_documents", "/run_eval"} <= named
+    table, _ = client.predict(api_name="/list_documents")
+    assert [row[1] for row in table["data"]] == [ARTICLE.name]
 
 
 class Tarpit:

@@ -20,7 +20,7 @@ import pytest
 from cecot_rag import Assistant, Settings
 from cecot_rag.faults import FAULT_ENV, FAULT_POINTS
 from cecot_rag.maintenance import check_index
-from cecot_rag.store.uploads import UPLOADS_DIR, staged_path
+from cecot_rag.store.uploads import staged_path
 from helpers_reliability import cli_env
 from helpers_server import running_server
 
@@ -36,12 +36,12 @@ UPLOADER = """
 import sys
 from pathlib import Path
 from cecot_rag import Assistant, Settings
-from cecot_rag.store.uploads import UPLOADS_DIR, staged_path
+from cecot_rag.store.uploads import staged_path
 index, name, text = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 assistant = Assistant(Settings(index_dir=index, documents_dir=index / "no-documents"))
 assistant.claim_writer("serve")
 assert assistant.store is not None
-staged = staged_path(index / UPLOADS_DIR / name)
+staged = staged_path(assistant.settings.uploads_dir / name)
 staged.parent.mkdir(parents=True, exist_ok=True)
 staged.write_text(text)
 print(assistant.ingest([staged]).summary())
@@ -80,7 +80,7 @@ def stop(assistant: Assistant) -> None:
 @pytest.mark.parametrize("point", FAULT_POINTS)
 def test_a_killed_replacement_leaves_the_file_of_the_committed_version(tmp_path: Path, point: str) -> None:
     settings = Settings(index_dir=tmp_path / "index", documents_dir=tmp_path / "documents")
-    target = settings.index_dir / UPLOADS_DIR / "zorblat.md"
+    target = settings.uploads_dir / "zorblat.md"
     staged = staged_path(target)
     first = upload(settings, OLD)
     assert first.returncode == 0 and "1 added" in first.stdout, first.stderr
@@ -107,7 +107,7 @@ def test_a_killed_replacement_leaves_the_file_of_the_committed_version(tmp_path:
 
 def test_a_killed_new_upload_leaves_no_file_once_a_writer_starts(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path / "index", documents_dir=tmp_path / "documents")
-    target = settings.index_dir / UPLOADS_DIR / "zorblat.md"
+    target = settings.uploads_dir / "zorblat.md"
     assert upload(settings, NEW, fault="after-passages-written").returncode == -9
     assert staged_path(target).exists()
     writer = restart_writer(settings)
@@ -128,7 +128,7 @@ def test_serve_killed_during_an_upload_keeps_no_orphan_file_after_restart(tmp_pa
                 timeout=300,
             )
         assert server.process.wait(timeout=60) == -9
-        uploads = server.index_dir / UPLOADS_DIR
+        uploads = server.index_dir / "uploads"
     with running_server(tmp_path) as restarted:
         titles = [d["title"] for d in httpx.get(f"{restarted.base_url}/api/v1/documents", timeout=60).json()]
         assert "Zorblat annex" not in titles and len(titles) == 1

@@ -65,14 +65,6 @@ class IngestReport(BaseModel):
     failed: list[FailedSource] = Field(default_factory=list)
     passages: int = 0
 
-    def merge(self, other: IngestReport) -> None:
-        self.added += other.added
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.removed += other.removed
-        self.failed += other.failed
-        self.passages += other.passages
-
     def summary(self) -> str:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "

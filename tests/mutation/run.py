@@ -131,8 +131,8 @@ MUTANTS = [
     Mutant(
         "uploads-not-reconciled-at-start",
         "store/facade.py",
-        "reconcile_uploads(settings.index_dir,",
-        "(lambda *_: None)(settings.index_dir,",
+        "reconcile_uploads(settings.uploads_dir,",
+        "(lambda *_: None)(settings.uploads_dir,",
         ("tests/test_upload_recovery.py", "-k", "new_upload"),
     ),
     Mutant(

@@ -6,11 +6,11 @@ indexed), 2 for usage errors (unknown metric, malformed value, missing set or co
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +35,47 @@ from cecot_rag.evaluation.runner import (
 )
 
 
-def run_eval(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class EvalOptions:
+    """What `cecot-rag eval` was asked to do; None means the default (see `cecot-rag eval --help`)."""
+
+    eval_set: Path | None = None
+    corpus: Path | None = None
+    corpus_from_set: bool = False
+    top_k: int | None = None
+    json_out: Path | None = None
+    html_out: Path | None = None
+    fail_under: tuple[str, ...] = ()  # METRIC=VALUE items
+    compare: Path | None = None
+    baseline: bool = False
+    generator: str | None = None
+
+
+def run_eval(options: EvalOptions) -> int:
     try:
-        thresholds = parse_thresholds(args.fail_under or [])
-        eval_set = load_set(resolve_set_path(args.eval_set))
-        previous = read_json(Path(args.compare)) if args.compare else None
+        thresholds = parse_thresholds(options.fail_under)
+        eval_set = load_set(resolve_set_path(options.eval_set))
+        previous = read_json(options.compare) if options.compare else None
     except (ValueError, EvalSetError) as exc:
         raise UsageError(str(exc)) from None
-    if args.corpus and args.corpus_from_set:
+    if options.corpus and options.corpus_from_set:
         raise UsageError("--corpus and --corpus-from-set are alternatives: give one")
-    if args.corpus and not Path(args.corpus).is_dir():
-        raise UsageError(f"--corpus {args.corpus}: not a folder")
-    if args.corpus_from_set and not eval_set.passages():
+    if options.corpus and not options.corpus.is_dir():
+        raise UsageError(f"--corpus {options.corpus}: not a folder")
+    if options.corpus_from_set and not eval_set.passages():
         raise UsageError(f"{eval_set.path} carries no passages of its own for --corpus-from-set")
 
-    with _assistant_for(args, eval_set) as (assistant, corpus, label):
-        if args.generator and args.generator not in assistant.generators():
+    with _assistant_for(options, eval_set) as (assistant, corpus, label):
+        if options.generator and options.generator not in assistant.generators():
             available = ", ".join(assistant.generators())
-            raise UsageError(f"generator {args.generator!r} is not available; available: {available}")
+            raise UsageError(f"generator {options.generator!r} is not available; available: {available}")
         if assistant.store.is_empty():
             print("cecot-rag: failed: the index holds no passages to evaluate against", file=sys.stderr)
             return EXIT_FAILED
         print(f"Evaluating {len(eval_set.cases)} cases of {eval_set.path} ...", file=sys.stderr)
-        run = run_set(assistant, eval_set, args.top_k, args.generator, _print_progress, label)
+        run = run_set(assistant, eval_set, options.top_k, options.generator, _print_progress, label)
         run.thresholds = thresholds
-        if args.baseline:
+        if options.baseline:
             run.baseline = _run_baseline(assistant, eval_set, corpus, run.settings["top_k"])
         report = run_to_report(run)
         if label is None:  # the configured index: keep the report for the Evaluation tab
@@ -67,25 +83,23 @@ def run_eval(args: argparse.Namespace) -> int:
 
     comparison = compare(report, previous) if previous else None
     print(format_table(report, comparison))
-    if args.json_out:
-        out = Path(args.json_out)
-        write_json({**report, "comparison": comparison} if comparison else report, out)
-        print(f"JSON report: {out}", file=sys.stderr)
-    if args.html_out:
-        out = Path(args.html_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(to_html(report, comparison), encoding="utf-8")
-        print(f"HTML report: {out}", file=sys.stderr)
+    if options.json_out:
+        write_json({**report, "comparison": comparison} if comparison else report, options.json_out)
+        print(f"JSON report: {options.json_out}", file=sys.stderr)
+    if options.html_out:
+        options.html_out.parent.mkdir(parents=True, exist_ok=True)
+        options.html_out.write_text(to_html(report, comparison), encoding="utf-8")
+        print(f"HTML report: {options.html_out}", file=sys.stderr)
     return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
 
 
 @contextmanager
-def _assistant_for(args: argparse.Namespace, eval_set: EvalSet) -> Iterator[tuple[Any, Path, str | None]]:
+def _assistant_for(options: EvalOptions, eval_set: EvalSet) -> Iterator[tuple[Any, Path, str | None]]:
     """The Assistant to evaluate, the corpus folder behind it, and a label (None: the configured index)."""
     from cecot_rag import Assistant, Settings
 
     settings = Settings()
-    if not (args.corpus or args.corpus_from_set):
+    if not (options.corpus or options.corpus_from_set):
         assistant = Assistant(settings)
         try:
             if assistant.store.is_empty():
@@ -95,21 +109,24 @@ def _assistant_for(args: argparse.Namespace, eval_set: EvalSet) -> Iterator[tupl
         finally:
             assistant.release_writer()
         return
-    holder = (
-        tempfile.TemporaryDirectory(prefix="cecot-rag-set-") if args.corpus_from_set else nullcontext(None)
-    )
-    with holder as folder:
-        if folder is not None:
-            corpus = Path(folder)
-            count = write_set_corpus(eval_set, corpus)
-            label = f"temporary index of the set's {count} passages"
-        else:
-            corpus = Path(args.corpus)
-            label = f"temporary index of {corpus}"
-        with temporary_assistant(settings, corpus) as assistant:
-            print(f"Indexing {corpus} into a temporary index ...", file=sys.stderr)
-            _report_ingest(assistant.ingest([corpus]))
-            yield assistant, corpus, label
+    with (
+        _corpus_folder(options, eval_set) as (corpus, label),
+        temporary_assistant(settings, corpus) as assistant,
+    ):
+        print(f"Indexing {corpus} into a temporary index ...", file=sys.stderr)
+        _report_ingest(assistant.ingest([corpus]))
+        yield assistant, corpus, label
+
+
+@contextmanager
+def _corpus_folder(options: EvalOptions, eval_set: EvalSet) -> Iterator[tuple[Path, str]]:
+    """The folder to index and its label: --corpus as given, or the set's passages in a temporary one."""
+    if options.corpus is not None:
+        yield options.corpus, f"temporary index of {options.corpus}"
+        return
+    with tempfile.TemporaryDirectory(prefix="cecot-rag-set-") as folder:
+        count = write_set_corpus(eval_set, Path(folder))
+        yield Path(folder), f"temporary index of the set's {count} passages"
 
 
 def _report_ingest(report: Any) -> None:
@@ -127,7 +144,7 @@ def _print_progress(number: int, total: int, result: CaseResult) -> None:
 
 def _run_baseline(assistant: Any, eval_set: EvalSet, corpus: Path, top_k: int) -> dict[str, Any]:
     """The naive llama-index pipeline on the same corpus and set, in a temporary folder."""
-    from cecot_rag.baseline import NaiveLlamaIndexPipeline
+    from cecot_rag.bench.baseline import NaiveLlamaIndexPipeline
 
     print("Running the naive llama-index baseline ...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="cecot-rag-baseline-") as folder:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from html import escape
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from cecot_rag.evaluation.metrics import LOWER_IS_BETTER, METRICS, below_threshold
 from cecot_rag.evaluation.runner import EvalRun
@@ -323,81 +325,27 @@ def latency_svg(report: Report, bins: int = 12) -> str:
 
 
 # -- HTML -------------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1a202c;padding:0 1rem}
-table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #e2e8f0;padding:.35rem .5rem;
-text-align:left;vertical-align:top;font-size:.9rem}th{background:#f7fafc}.FAIL,.failed{color:#c53030;
-font-weight:600}.ok,.passed{color:#276749}.plots{display:flex;flex-wrap:wrap;gap:2rem}
-details summary{cursor:pointer}.muted{color:#4a5568}
-"""
-
-
-def metrics_table_html(report: Report) -> str:
-    rows = metric_rows(report)
-    columns = list(rows[0]) if rows else []
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{escape(r.get("status", ""))}">{escape(r[c])}</td>' for c in columns)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def cases_table_html(cases: list[dict[str, Any]]) -> str:
-    rows = []
-    for case in cases:
-        outcome = "passed" if case.get("passed") else "failed"
-        citations = "".join(
-            f"<li>[{c['number']}] {'supports' if c.get('supported') else 'does not support'}: "
-            f"\u201c{escape(c['quote'])}\u201d</li>"
-            for c in case.get("citations", [])
-        )
-        rank = case.get("hit_rank")
-        rows.append(
-            f"<tr><td>{escape(case['id'])}</td><td>{escape(case['question'])}</td>"
-            f"<td>{escape(expected_text(case))}</td>"
-            f"<td>{escape(got_text(case))}{f'<ul>{citations}</ul>' if citations else ''}</td>"
-            f'<td class="{outcome}">{outcome}<br>'
-            f'<span class="muted">{escape(case.get("reason", ""))}</span></td>'
-            f"<td>{'-' if rank is None else rank}</td><td>{case.get('latency_ms', 0):.0f}</td></tr>"
-        )
-    head = "".join(
-        f"<th>{c}</th>" for c in ("id", "question", "expected", "answer", "outcome", "hit rank", "ms")
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+# Autoescaped: report values are text wherever they come from (a set's questions, model answers).
+_TEMPLATES = Environment(
+    loader=PackageLoader("cecot_rag.evaluation", "templates"),
+    autoescape=True,
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+)
 
 
 def to_html(report: Report, comparison: dict[str, Any] | None = None) -> str:
     """A self-contained HTML page: metrics, plots, failing cases, then every case."""
-    failures = failing_cases(report)
-    settings = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in report["settings"].items())
-    changed = ""
-    if comparison:
-        items = "".join(
-            f"<li>[{escape(c['id'])}] {c['before']} \u2192 {c['after']}: {escape(c['question'])}</li>"
-            for c in comparison["changed"]
-        )
-        items = items or "<li>no case changed outcome</li>"
-        changed = f"<h2>Changed since the previous report</h2><ul>{items}</ul>"
-    verdict = (
-        f'<p class="FAIL">Below threshold: {escape(", ".join(report["failed_thresholds"]))}</p>'
-        if report.get("failed_thresholds")
-        else ""
+    rows = metric_rows(report)
+    return _TEMPLATES.get_template("report.html.j2").render(
+        report=report,
+        comparison=comparison,
+        rows=rows,
+        columns=list(rows[0]) if rows else [],
+        failures=failing_cases(report),
+        expected_text=expected_text,
+        got_text=got_text,
+        # Built here from numbers and fixed labels only, so they can go in as markup.
+        metrics_svg=Markup(metrics_svg(report)),
+        latency_svg=Markup(latency_svg(report)),
     )
-    name, about = escape(report["set"]["name"]), escape(report["set"]["format"])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>cecot-rag evaluation: {name}</title>
-<style>{_CSS}</style></head><body>
-<h1>Evaluation: {name}</h1>
-<p class="muted">{report["set"]["cases"]} cases ({about}) \u00b7 {escape(report["started_at"])}
-\u00b7 {report["duration_s"]} s \u00b7 {settings}</p>
-{verdict}
-<h2>Metrics</h2>{metrics_table_html(report)}
-<div class="plots">{metrics_svg(report)}{latency_svg(report)}</div>
-{changed}
-<h2>Failing cases ({len(failures)} of {len(report["cases"])})</h2>{cases_table_html(failures)}
-<details><summary>All cases</summary>{cases_table_html(report["cases"])}</details>
-</body></html>
-"""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from cecot_rag.assistant import Assistant
 from cecot_rag.evaluation.dataset import EvalCase, EvalSet
 from cecot_rag.evaluation.metrics import CaseResult, aggregate, score_case
+from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES
 from cecot_rag.settings import Settings
 
 CaseProgress = Callable[[int, int, CaseResult], None]
@@ -192,5 +193,4 @@ def temporary_assistant(settings: Settings, corpus: Path) -> Iterator[Assistant]
 
 def corpus_files(folder: Path) -> list[Path]:
     """The documents of a corpus folder the baseline reads (the same suffixes ingestion takes)."""
-    suffixes = {".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm"}
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)

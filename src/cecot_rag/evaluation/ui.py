@@ -80,19 +80,31 @@ def build_evaluation_tab(assistant: Any) -> None:
         except ValueError:
             return None
 
+    def latest_summary() -> str:
+        return summary_markdown(latest())
+
+    def latest_plots() -> str:
+        return plots_html(latest())
+
+    def latest_metrics() -> list[list[str]]:
+        return metric_table(latest())
+
+    def latest_failures() -> list[list[str]]:
+        return failure_table(latest())
+
     # Callables as values: Gradio calls them on every page load, so a report written by the
-    # CLI since the server started shows without a restart.
-    summary = gr.Markdown(lambda: summary_markdown(latest()), elem_id="evaluation-summary")
-    plots = gr.HTML(lambda: plots_html(latest()), elem_id="evaluation-plots")
+    # CLI since the server started shows without a restart. Named, they name their API endpoints.
+    summary = gr.Markdown(latest_summary, elem_id="evaluation-summary")
+    plots = gr.HTML(latest_plots, elem_id="evaluation-plots")
     metrics = gr.Dataframe(
-        lambda: metric_table(latest()),
+        latest_metrics,
         headers=_METRIC_COLUMNS,
         label="Metrics",
         interactive=False,
         elem_id="evaluation-metrics",
     )
     failures = gr.Dataframe(
-        lambda: failure_table(latest()),
+        latest_failures,
         headers=_FAILURE_COLUMNS,
         label="Failing cases",
         interactive=False,
@@ -127,4 +139,6 @@ def build_evaluation_tab(assistant: Any) -> None:
             running.release()
         return summary_markdown(report), plots_html(report), metric_table(report), failure_table(report)
 
-    run_button.click(run, outputs=[summary, plots, metrics, failures], concurrency_limit=1)
+    run_button.click(
+        run, outputs=[summary, plots, metrics, failures], concurrency_limit=1, api_name="run_eval"
+    )

@@ -38,7 +38,7 @@ class Progress:
     """Callbacks a front end can give to show ingestion progress."""
 
     on_source: Callable[[str, int, int], None] | None = None  # (source, index, total)
-    on_passages: Callable[[int], None] | None = None  # passages embedded so far in this source
+    on_passages: Callable[[int], None] | None = None  # passages embedded since the last call
 
 
 def canonical_source(source: str) -> str:

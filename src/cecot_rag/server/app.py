@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import contextlib
@@ -10,6 +9,7 @@ import logging
 import secrets
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,7 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cecot_rag import __version__
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
+from cecot_rag.errors import EXIT_OK, UsageError
 from cecot_rag.locking import IndexBusy
 from cecot_rag.server.api import router
 from cecot_rag.server.service import ChatService, Rejected
@@ -98,7 +100,7 @@ def create_app(
 
     app = FastAPI(
         title="cecot-rag",
-        version="0.1.0",
+        version=__version__,
         summary="Answers about CECOT and security policy in Latin America, with checkable citations.",
         lifespan=lifespan,
     )
@@ -127,9 +129,9 @@ def create_app(
 def _mount_page(app: FastAPI, service: ChatService) -> None:
     import gradio as gr
 
-    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, build_page
+    from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, ChatPage
 
-    blocks = build_page(service)
+    blocks = ChatPage(service).build()
     # The page is mounted last: /api/v1, /healthz and /docs above take precedence over "/".
     gr.mount_gradio_app(
         app,
@@ -174,39 +176,43 @@ def _add_error_handlers(app: FastAPI) -> None:
         return message(500, f"internal error ({type(exc).__name__}); see the server log")
 
 
-def serve(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ServeOptions:
+    """Where `cecot-rag serve` listens, and USER:PASSWORD (None: the auth setting, if any)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None
+
+
+def serve(options: ServeOptions) -> int:
     """The `serve` subcommand: claim the index, start the server, ingest an empty index meanwhile."""
     import uvicorn
 
     settings = Settings()
-    raw_auth = args.auth or settings.auth
+    raw_auth = options.auth or settings.auth
     try:
         credentials = parse_credentials(raw_auth) if raw_auth else None
     except ValueError as exc:
-        print(f"cecot-rag: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     assistant = Assistant(settings)
-    try:
-        assistant.claim_writer("cecot-rag serve")
-    except IndexBusy as exc:
-        print(f"cecot-rag: error: {exc}", file=sys.stderr)
-        return 1
-    if credentials is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+    assistant.claim_writer("cecot-rag serve")  # IndexBusy: the CLI says who holds the index, exit 1
+    if credentials is None and options.host not in ("127.0.0.1", "localhost", "::1"):
         print(
-            f"cecot-rag: warning: serving on {args.host} without --auth; anyone who can reach it "
+            f"cecot-rag: warning: serving on {options.host} without --auth; anyone who can reach it "
             "can read, add and delete documents",
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings, assistant=assistant, auth=credentials)
     print(
-        f"cecot-rag: chat page at http://{args.host}:{args.port}/ , API docs at /docs "
+        f"cecot-rag: chat page at http://{options.host}:{options.port}/ , API docs at /docs "
         f"(index {settings.index_dir}, documents {settings.documents_dir})",
         file=sys.stderr,
         flush=True,
     )
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=5)
+        uvicorn.run(app, host=options.host, port=options.port, log_level="info", timeout_graceful_shutdown=5)
     finally:
         assistant.release_writer()
-    return 0
+    return EXIT_OK

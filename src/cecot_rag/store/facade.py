@@ -39,7 +39,7 @@ class PassageStore:
         if settings.chroma_url or holds_writer_lock(settings.index_dir):
             self.writes.recover()
             older_than = cutoff(bool(settings.chroma_url), STALE_PENDING_SECONDS)
-            reconcile_uploads(settings.index_dir, self.writes.records_by_id().values(), older_than)
+            reconcile_uploads(settings.uploads_dir, self.writes.records_by_id().values(), older_than)
 
     # -- the index -----------------------------------------------------------------------
     @property

@@ -1,4 +1,4 @@
-"""Uploaded files follow the index: staging beside index_dir/uploads, and reconciliation at start.
+"""Uploaded files follow the index: staging in the uploads folder, and reconciliation at start.
 
 An upload is saved under uploads/.incoming/NAME and ingested from there as if it were
 uploads/NAME; only after its document is committed does it replace uploads/NAME. So a writer
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from cecot_rag.store.records import DocumentRecord
 
-UPLOADS_DIR = "uploads"
 STAGING_DIR = ".incoming"
 PARTIAL_SUFFIX = ".partial"  # the service's file being copied from the request
 
@@ -37,14 +36,13 @@ def _sha256(path: Path) -> str:
 
 
 def reconcile_uploads(
-    index_dir: Path, records: Iterable[DocumentRecord], older_than: float | None = None
+    uploads: Path, records: Iterable[DocumentRecord], older_than: float | None = None
 ) -> list[str]:
-    """Make index_dir/uploads follow the committed documents; returns what was moved or removed.
+    """Make the uploads folder follow the committed documents; returns what was moved or removed.
 
     older_than: only files last changed before this time are touched (None: all), for a process
     that cannot be sure it is the only writer of this folder.
     """
-    uploads = index_dir / UPLOADS_DIR
     if not uploads.is_dir():
         return []
     hashes = {record.source: record.file_hash for record in records}
