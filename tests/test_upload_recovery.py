@@ -135,3 +135,5 @@ def test_serve_killed_during_an_upload_keeps_no_orphan_file_after_restart(tmp_pa
         assert sorted(p.name for p in uploads.rglob("*") if p.is_file()) == []
         answer = httpx.post(f"{restarted.base_url}/api/v1/ask", json={"question": QUESTION}, timeout=300)
         assert "412" not in answer.json()["text"]
+    # The serve start also removed the killed upload's passages (no ingest has run since).
+    assert check_index(Settings(index_dir=tmp_path / "index", documents_dir=tmp_path / "documents")).ok
