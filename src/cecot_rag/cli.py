@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=7860)
     serve.add_argument("--auth", default=None, help="USER:PASSWORD protecting page and API")
+    serve.add_argument(
+        "--auth-file",
+        type=Path,
+        default=None,
+        help="a file whose first line is USER:PASSWORD (kept out of ps)",
+    )
 
     evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
     evaluate.add_argument(
@@ -128,7 +134,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from cecot_rag.server.app import ServeOptions, serve
 
-    return serve(ServeOptions(host=args.host, port=args.port, auth=args.auth))
+    return serve(ServeOptions(host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file))
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -1,19 +1,23 @@
-"""`cecot-rag serve`: one FastAPI app with the chat page at /, the REST API, /healthz and /docs."""
+"""`cecot-rag serve`: one FastAPI app with the chat page at /, the REST API, /healthz and /openapi.json."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import contextlib
+import json
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,14 +25,30 @@ from cecot_rag import __version__
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
 from cecot_rag.errors import EXIT_OK, UsageError
 from cecot_rag.locking import IndexBusy
-from cecot_rag.server.api import router
-from cecot_rag.server.service import ChatService, Rejected
+from cecot_rag.server.api import OPENAPI_COMPONENTS, router
+from cecot_rag.server.guards import (
+    BodyLimit,
+    BodyTooLarge,
+    FileNotFoundAlike,
+    LoginBackoff,
+    SameOriginGuard,
+    SecurityHeaders,
+    send_json,
+)
+from cecot_rag.server.service import ChatService, PageUploads, Rejected
 from cecot_rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Paths open without credentials: a load balancer or CI must see readiness without the password.
 _PUBLIC_PATHS = frozenset({"/healthz"})
+# Body caps (BodyLimit): a question with its history is small; uploads get the upload limit plus the
+# multipart overhead; the page's queue carries the conversation back and forth; the page's /upload
+# takes several files at once, each also checked by Gradio against the upload limit.
+_ASK_BODY_LIMIT = 64 * 1024
+_PAGE_BODY_LIMIT = 4 * 1024 * 1024
+_PAGE_UPLOAD_FILES = 10
+_MULTIPART_SLACK = 64 * 1024
 
 
 class Health(BaseModel):
@@ -41,25 +61,59 @@ def parse_credentials(value: str) -> tuple[str, str]:
     """USER:PASSWORD (the password may contain colons); raises ValueError with a clear message."""
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth / CECOT_RAG_AUTH must look like USER:PASSWORD (both non-empty)")
+        raise ValueError(
+            "--auth / --auth-file / CECOT_RAG_AUTH must look like USER:PASSWORD (both non-empty)"
+        )
     return user, password
 
 
-class BasicAuthMiddleware:
-    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API, docs)."""
+def read_credentials_file(path: Path) -> str:
+    """USER:PASSWORD from the first line of a file (so the password stays out of `ps`)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"--auth-file {path}: {exc.strerror or exc}") from None
+    return lines[0].strip() if lines else ""
 
-    def __init__(self, app: ASGIApp, credentials: tuple[str, str]) -> None:
+
+class BasicAuthMiddleware:
+    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API), with backoff.
+
+    A client (by address) that keeps failing waits longer and longer between tries (LoginBackoff);
+    others are not slowed. Authenticated requests carry `authenticated` in the request state.
+    """
+
+    def __init__(
+        self, app: ASGIApp, credentials: tuple[str, str], backoff: LoginBackoff | None = None
+    ) -> None:
         self.app = app
         user, password = credentials
         self.expected = f"{user}:{password}".encode()
+        self.backoff = backoff or LoginBackoff()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in _PUBLIC_PATHS:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if self._authorised(dict(scope["headers"]).get(b"authorization", b"")):
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        public = scope["path"] in _PUBLIC_PATHS
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if header and not public:
+            wait = self.backoff.wait_for(client)
+            if wait > 0 and scope["type"] == "http":
+                retry = LoginBackoff.retry_after(wait)
+                await send_json(send, 429, "too many failed logins; retry later", {"Retry-After": retry})
+                return
+        if header and self._authorised(header):
+            self.backoff.succeeded(client)
+            scope.setdefault("state", {})["authenticated"] = True
             await self.app(scope, receive, send)
             return
+        if public:
+            await self.app(scope, receive, send)
+            return
+        if header:
+            self.backoff.failed(client)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -79,6 +133,22 @@ class BasicAuthMiddleware:
         except (binascii.Error, ValueError):
             return False
         return secrets.compare_digest(given, self.expected)
+
+
+def body_limit_for(settings: Settings) -> Callable[[str], int]:
+    """The body cap for a request path (see BodyLimit)."""
+    upload = settings.max_upload_bytes + _MULTIPART_SLACK
+
+    def limit_for(path: str) -> int:
+        if path == "/api/v1/documents":
+            return upload
+        if path == "/gradio_api/upload":
+            return upload * _PAGE_UPLOAD_FILES
+        if path.startswith("/gradio_api/"):
+            return _PAGE_BODY_LIMIT
+        return _ASK_BODY_LIMIT
+
+    return limit_for
 
 
 def create_app(
@@ -103,31 +173,67 @@ def create_app(
         version=__version__,
         summary="Answers about CECOT and security policy in Latin America, with checkable citations.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN (blank offline, and a third party in the
+        # page); /openapi.json stays for clients and generators.
+        docs_url=None,
+        redoc_url=None,
     )
+    _add_openapi_components(app)
     app.state.service = service
     _add_error_handlers(app)
     app.include_router(router)
 
-    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
-    def healthz() -> Any:
-        """200 once the index is ready to answer; 503 while it is being prepared or if that failed."""
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        response_model_exclude_none=True,
+        responses={503: {"model": Health}},
+        tags=["health"],
+    )
+    def healthz(request: Request) -> Any:
+        """200 once the index is ready to answer; 503 while it is being prepared or if that failed.
+
+        The document count is told only to callers who could list the documents anyway: everyone
+        without --auth, authenticated callers with it.
+        """
         if service.startup_error:
             return JSONResponse(
                 Health(status="failed", detail=service.startup_error).model_dump(), status_code=503
             )
         if not service.ready.is_set():
             return JSONResponse(Health(status="starting").model_dump(), status_code=503)
+        if auth is not None and not getattr(request.state, "authenticated", False):
+            return Health(status="ok")
         return Health(status="ok", documents=len(assistant.documents()))
 
+    # Added innermost first: headers on every answer, then origin, then credentials, then body caps.
+    app.add_middleware(FileNotFoundAlike)
+    app.add_middleware(BodyLimit, limit_for=body_limit_for(service.settings))
     if auth is not None:
         app.add_middleware(BasicAuthMiddleware, credentials=auth)
+    app.add_middleware(SameOriginGuard)
+    app.add_middleware(SecurityHeaders)
     if with_page:
         _mount_page(app, service)
     return app
 
 
+def _add_openapi_components(app: FastAPI) -> None:
+    """Named schemas for bodies the routes read by hand (the upload), so generated clients get models."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(OPENAPI_COMPONENTS)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _mount_page(app: FastAPI, service: ChatService) -> None:
     import gradio as gr
+    from gradio.utils import get_upload_folder
 
     from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, ChatPage
 
@@ -147,6 +253,10 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
         css=PAGE_CSS,
         head=PAGE_HEAD,
     )
+    # launch() sets has_launched; mounting does not, and without it Gradio skips its check that a
+    # FileData path sent to an event was uploaded by a user (any server file could be ingested).
+    blocks.has_launched = True
+    service.page_uploads = PageUploads(Path(get_upload_folder()), blocks.upload_file_set)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -165,6 +275,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return message(404, str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own 422, but ASCII-escaped: an echoed lone surrogate cannot be UTF-8 encoded.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        # BodyLimit answers 413 itself; this keeps the cut-off body out of the error log.
+        return message(413, "the request body is larger than the limit")
+
     @app.exception_handler(IndexBusy)
     async def busy(_: Request, exc: IndexBusy) -> JSONResponse:
         return message(503, str(exc))
@@ -178,11 +299,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """Where `cecot-rag serve` listens, and USER:PASSWORD (None: the auth setting, if any)."""
+    """Where `cecot-rag serve` listens, and USER:PASSWORD or a file holding it (None: the auth setting)."""
 
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None
+    auth_file: Path | None = None
 
 
 def serve(options: ServeOptions) -> int:
@@ -190,8 +312,10 @@ def serve(options: ServeOptions) -> int:
     import uvicorn
 
     settings = Settings()
-    raw_auth = options.auth or settings.auth
     try:
+        raw_auth = options.auth or (
+            read_credentials_file(options.auth_file) if options.auth_file else settings.auth
+        )
         credentials = parse_credentials(raw_auth) if raw_auth else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
