@@ -108,15 +108,15 @@ def test_a_page_on_another_origin_cannot_plant_delete_or_ingest(
 ) -> None:
     secret = tmp_path / "diary.md"
     secret.write_text("# Diary\n\nThe diary holds the passphrase quartz-owl-19.\n", encoding="utf-8")
-    article = next(d for d in documents(server) if d["source"] == ARTICLE_SOURCE)
+    article = next(d for d in documents(server) if str(d["source"]).endswith(ARTICLE_SOURCE))
     page = context.new_page()  # type: ignore[attr-defined]
     page.goto(hostile_origin + "/index.html")
     results = page.evaluate(ATTACK_SCRIPT, [server.base_url, article["document_id"], str(secret)])
     assert results["delete"] != 200, results
     page.wait_for_timeout(3000)  # let a queued ingestion finish if it was (wrongly) accepted
-    sources = {d["source"] for d in documents(server)}
-    assert ARTICLE_SOURCE in sources
-    assert "browser-planted.md" not in sources and "diary.md" not in sources
+    names = {Path(str(d["source"])).name for d in documents(server)}
+    assert ARTICLE_SOURCE in names
+    assert "browser-planted.md" not in names and "diary.md" not in names
 
 
 def test_the_page_itself_cannot_ingest_a_server_file(

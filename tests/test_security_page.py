@@ -120,3 +120,14 @@ def test_gradio_client_sees_readable_names_and_an_error_for_a_nul_question(serve
     assert {"/ask", "/upload", "/add_url", "/delete_document", "/list_documents"} <= names
     with pytest.raises(Exception, match="control characters"):
         client.predict("\x00", [], None, api_name="/ask")
+
+
+def test_gradio_client_uploads_under_its_original_unicode_name(server: RunningServer, tmp_path: Path) -> None:
+    gradio_client = pytest.importorskip("gradio_client")
+    document = tmp_path / "информация.md"
+    document.write_text("# Информация\n\nThe information sheet lists 44 lamps.\n", encoding="utf-8")
+    client = gradio_client.Client(server.base_url + "/", verbose=False)
+    status, *_ = client.predict([gradio_client.handle_file(str(document))], api_name="/upload")
+    assert "1 added" in status, status
+    assert "информация.md" in sources(server)
+    assert (server.index_dir / "uploads" / "информация.md").exists()

@@ -78,6 +78,14 @@ def test_state_changing_requests_from_another_origin_are_refused(server: Running
     assert own.status_code == 200, own.text
 
 
+def test_a_loopback_server_refuses_a_rebound_host_name(server: RunningServer) -> None:
+    port = server.base_url.rsplit(":", 1)[1]
+    rebound = httpx.get(f"{server.base_url}/api/v1/documents", headers={"Host": f"rebound.example:{port}"})
+    assert rebound.status_code == 400
+    own = httpx.get(f"{server.base_url}/api/v1/documents", headers={"Host": f"localhost:{port}"}, timeout=60)
+    assert own.status_code == 200
+
+
 def test_preflights_for_rest_routes_get_no_allow_for_a_foreign_origin(server: RunningServer) -> None:
     for path in ("/api/v1/documents/x", "/api/v1/ask", "/gradio_api/queue/join"):
         response = httpx.options(
@@ -195,7 +203,7 @@ def raw_exchange(server: RunningServer, head: bytes, chunks: Iterator[bytes]) ->
     host, port = server.base_url.removeprefix("http://").split(":")
     sent = 0
     with socket.create_connection((host, int(port)), timeout=120) as sock:
-        sock.sendall(head)
+        sock.sendall(head.replace(b"Host: x", f"Host: {host}:{port}".encode()))
         for chunk in chunks:
             if select.select([sock], [], [], 0)[0]:
                 break  # the server has answered (or closed): stop sending

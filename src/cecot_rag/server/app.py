@@ -19,6 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cecot_rag import __version__
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 # Paths open without credentials: a load balancer or CI must see readiness without the password.
 _PUBLIC_PATHS = frozenset({"/healthz"})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Body caps (BodyLimit): a question with its history is small; uploads get the upload limit plus the
 # multipart overhead; the page's queue carries the conversation back and forth; the page's /upload
 # takes several files at once, each also checked by Gradio against the upload limit.
@@ -158,8 +160,13 @@ def create_app(
     auth: tuple[str, str] | None = None,
     max_concurrent_asks: int | None = None,
     with_page: bool = True,
+    trusted_hosts: list[str] | None = None,
 ) -> FastAPI:
-    """The whole server as an ASGI app; startup ingests an empty index in the background."""
+    """The whole server as an ASGI app; startup ingests an empty index in the background.
+
+    trusted_hosts: the only Host names answered (None: any). A loopback server names only
+    loopback, so a page whose DNS name is rebound to 127.0.0.1 is still refused.
+    """
     assistant = assistant or Assistant(settings or Settings())
     service = ChatService(assistant, max_concurrent_asks=max_concurrent_asks)
 
@@ -212,6 +219,8 @@ def create_app(
     if auth is not None:
         app.add_middleware(BasicAuthMiddleware, credentials=auth)
     app.add_middleware(SameOriginGuard)
+    if trusted_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts)
     app.add_middleware(SecurityHeaders)
     if with_page:
         _mount_page(app, service)
@@ -321,14 +330,20 @@ def serve(options: ServeOptions) -> int:
         raise UsageError(str(exc)) from None
     assistant = Assistant(settings)
     assistant.claim_writer("cecot-rag serve")  # IndexBusy: the CLI says who holds the index, exit 1
-    if credentials is None and options.host not in ("127.0.0.1", "localhost", "::1"):
+    if credentials is None and options.host not in LOOPBACK_HOSTS:
         print(
             f"cecot-rag: warning: serving on {options.host} without --auth; anyone who can reach it "
             "can read, add and delete documents",
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, assistant=assistant, auth=credentials)
+    loopback = options.host in LOOPBACK_HOSTS
+    app = create_app(
+        settings,
+        assistant=assistant,
+        auth=credentials,
+        trusted_hosts=list(LOOPBACK_HOSTS) if loopback else None,
+    )
     print(
         f"cecot-rag: chat page at http://{options.host}:{options.port}/ , API docs at /docs "
         f"(index {settings.index_dir}, documents {settings.documents_dir})",
