@@ -5,6 +5,7 @@ Each test was run against the code before its fix and failed there.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def test_healthz_tells_the_document_count_only_to_an_authenticated_caller(server
     assert httpx.get(f"{server.base_url}/healthz", timeout=60).json() == {"status": "ok"}
     authenticated = httpx.get(f"{server.base_url}/healthz", auth=RIGHT, timeout=60).json()
     assert authenticated["status"] == "ok" and authenticated["documents"] == 1
+
+
+def test_gradio_client_authenticates_with_the_documented_header(server: RunningServer) -> None:
+    gradio_client = pytest.importorskip("gradio_client")
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    client = gradio_client.Client(
+        server.base_url + "/", headers={"Authorization": f"Basic {token}"}, verbose=False
+    )
+    table, _ = client.predict(api_name="/list_documents")
+    assert len(table["data"]) == 1
 
 
 def test_failed_logins_slow_one_client_down_but_not_another(server: RunningServer) -> None:

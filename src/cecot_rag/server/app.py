@@ -247,7 +247,7 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
     from cecot_rag.server.page import PAGE_CSS, PAGE_HEAD, PAGE_THEME, ChatPage
 
     blocks = ChatPage(service).build()
-    # The page is mounted last: /api/v1, /healthz and /docs above take precedence over "/".
+    # The page is mounted last: /api/v1, /healthz and /openapi.json above take precedence over "/".
     gr.mount_gradio_app(
         app,
         blocks,
