@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from cecot_rag.server.page import EXAMPLE_QUESTIONS
-from conftest import ROOT
 from helpers_server import RunningServer, running_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -31,7 +30,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 USER, PASSWORD = "journalist", "correct horse"
-SCREENSHOT = ROOT / "docs" / "chat-page.png"
 ANSWER_WAIT_MS = 120_000
 HOSTILE_DOCUMENT = """---
 title: Zorblat field notes <script>window.__pwned = "title"</script>
@@ -53,7 +51,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("page")
-    with running_server(tmp, "--auth", f"{USER}:{PASSWORD}") as running:
+    with running_server(tmp, "--auth", f"{USER}:{PASSWORD}", "--log-level", "info") as running:
         yield running
 
 
@@ -118,23 +116,21 @@ def test_answer_shows_linked_marker_and_the_cited_sentence_is_marked(
     quote = expected["citations"][0]["quote"]
     answer = ask_in_page(page, question, "40,000")
 
-    marker = answer.locator('a[href="#source-1"]')
+    marker = answer.locator('a[href="#source-1-1"]')
     expect(marker).to_have_text("[1]")
-    expect(page.locator("#sources-panel #source-1 mark")).to_have_text(quote)
-    expect(page.locator("#sources-panel #source-1")).to_contain_text(
-        expected["citations"][0]["passage"]["title"]
-    )
-    expect(page.locator("#sources-panel #source-1")).to_contain_text("cecot-security-policy-latin-america.md")
-    expect(page.locator("#sources-panel #source-1")).to_contain_text("relevance")
+    card = page.locator("#sources-panel .citation").filter(has=page.locator("#source-1-1"))
+    expect(card.locator("mark")).to_have_text(quote)
+    expect(card).to_contain_text(expected["citations"][0]["passage"]["title"])
+    expect(card).to_contain_text("cecot-security-policy-latin-america.md")
+    expect(card).to_contain_text("relevance")
+    expect(page.locator("#generator")).to_be_hidden()  # only quoted answers are configured
     uncited = page.locator("#sources-panel details.uncited")
     expect(uncited).to_contain_text("Also retrieved, not cited")
     assert uncited.get_attribute("open") is None, "passages not cited are listed collapsed"
 
     marker.click()  # scrolls to the source instead of navigating
     assert urlparse(page.url).fragment == ""
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
+    expect(card).to_have_class("citation flash")
 
 
 def test_follow_up_question_uses_the_conversation(page: Page) -> None:
@@ -199,11 +195,8 @@ def test_thumbs_up_appends_the_rated_answer_to_the_feedback_log(page: Page, serv
 
 def test_export_downloads_the_conversation_as_markdown_with_sources(page: Page, tmp_path: Path) -> None:
     ask_in_page(page, "How many inmates can CECOT hold?", "40,000")
-    page.locator("#export").click()
-    link = page.locator("#export-file a").first
-    expect(link).to_be_visible(timeout=30_000)
-    with page.expect_download() as download:
-        link.click()
+    with page.expect_download() as download:  # one click: the button holds the file
+        page.locator("#export").click()
     saved = tmp_path / "conversation.md"
     download.value.save_as(saved)
     text = saved.read_text(encoding="utf-8")
@@ -222,7 +215,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
         page.locator("#upload").click()
     chooser.value.set_files(str(document))
     expect(page.locator("#documents-status")).to_contain_text("1 added", timeout=ANSWER_WAIT_MS)
-    cells = page.locator('#documents [data-testid^="cell-"]')
+    cells = page.locator("#documents td")
     expect(cells.filter(has_text="zorblat_notes.md")).to_have_count(1)
     assert (server.index_dir / "uploads" / "zorblat_notes.md").exists()
 
@@ -231,7 +224,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
     # The markup in the document is shown as text, never run or fetched.
     expect(answer).to_contain_text("<script>window.__pwned='script'</script>")
     expect(answer).to_contain_text("![tracker](http://198.51.100.7/pixel.png)")
-    expect(page.locator("#sources-panel #source-1")).to_contain_text(
+    expect(page.locator("#sources-panel .citation").first).to_contain_text(
         'Zorblat field notes <script>window.__pwned = "title"'
     )
     expect(page.locator("#sources-panel mark").first).to_contain_text("412 cells")
@@ -244,6 +237,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
     page.locator("#delete-choice input").click()
     page.get_by_role("option", name="Zorblat field notes").click()
     page.locator("#delete").click()
+    page.locator("#confirm-delete").click()
     expect(page.locator("#documents-status")).to_contain_text("Deleted", timeout=60_000)
     expect(cells.filter(has_text="zorblat_notes.md")).to_have_count(0)
     expect(cells.filter(has_text="cecot-security-policy-latin-america.md")).to_have_count(1)
@@ -264,3 +258,8 @@ def test_page_refuses_visitors_without_credentials(browser: object, server: Runn
     finally:
         context.close()
     assert status == 401
+
+
+def test_log_level_info_adds_the_access_log(server: RunningServer) -> None:
+    log = server.log()
+    assert "uvicorn.access" in log and "GET /healthz" in log

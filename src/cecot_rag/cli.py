@@ -1,4 +1,4 @@
-"""The command line: ingest, ask, docs, serve, eval, bench, index. Thin: it calls Assistant."""
+"""The command line: ingest, ask, docs, serve, eval, bench, index, each calling Assistant or its module."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cecot-rag", description=__doc__)
+    parser = _Parser(
+        prog="cecot-rag",
+        description=(
+            "Answers questions about CECOT and security policy in Latin America from your documents, "
+            "with every answer's sentences quoted verbatim from numbered, checkable sources."
+        ),
+        epilog="`cecot-rag serve` opens the chat page; `cecot-rag COMMAND --help` lists a command's options.",
+    )
     parser.add_argument("--version", action="version", version=f"cecot-rag {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -48,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="a file whose first line is USER:PASSWORD (kept out of ps)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        default="warning",
+        help="server log detail (default warning; info adds one access-log line per request)",
     )
 
     evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
@@ -134,7 +147,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from cecot_rag.server.app import ServeOptions, serve
 
-    return serve(ServeOptions(host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file))
+    options = ServeOptions(
+        host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file, log_level=args.log_level
+    )
+    return serve(options)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -250,9 +266,8 @@ def _docs(args: argparse.Namespace) -> int:
     if not documents:
         print("The index holds no documents. Run `cecot-rag ingest` to add some.")
     for doc in documents:
-        print(
-            f"{doc.document_id}  {doc.passages:5d} passages  {doc.ingested_at}  {doc.title}\n    {doc.source}"
-        )
+        passages = f"{doc.passages:5d} passage{'s' if doc.passages != 1 else ' '}"
+        print(f"{doc.document_id}  {passages}  {doc.ingested_at}  {doc.title}\n    {doc.source}")
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""The Gradio chat page: streaming answers, a sources panel, documents, feedback and export.
+"""The Gradio chat page: streaming answers, per-answer sources, documents, feedback and export.
 
 All per-user state lives in gr.State (one copy per browser session); the handlers call the same
 ChatService and Assistant as the REST API. Answers are shown as escaped Markdown (only our own
@@ -10,7 +10,7 @@ on names Gradio would derive from the order of registration.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,64 +23,36 @@ from cecot_rag.models import Answer
 from cecot_rag.server.render import (
     answer_markdown,
     conversation_markdown,
-    document_rows,
+    conversation_sources_html,
+    documents_html,
     escape_markdown,
-    sources_html,
 )
 from cecot_rag.server.service import UPLOAD_SUFFIXES, ChatService, Rejected
+from cecot_rag.settings import Settings
 
 EXAMPLE_QUESTIONS = (
     "How many inmates can CECOT hold?",
     "What are the conditions for inmates inside CECOT?",
     "Which Latin American leaders want to copy Bukele's model?",
 )
+QUOTED = "extractive"
 # Gradio hands each call its own tracker when a parameter defaults to a Progress instance.
 _PROGRESS = gr.Progress()
-DOCUMENT_HEADERS = ["Title", "Source", "Passages", "Ingested at", "Document id"]
-
-# Clicking an [n] in an answer scrolls to that source instead of following the link.
-PAGE_HEAD = """
-<script>
-document.addEventListener("click", (event) => {
-  const link = event.target.closest && event.target.closest('a[href^="#source-"]');
-  if (!link) return;
-  event.preventDefault();
-  event.stopPropagation();
-  const target = document.getElementById(link.getAttribute("href").slice(1));
-  if (!target) return;
-  target.scrollIntoView({behavior: "smooth", block: "center"});
-  target.classList.add("flash");
-  setTimeout(() => target.classList.remove("flash"), 1600);
-}, true);
-</script>
-"""
-
-PAGE_CSS = """
-#sources-panel { max-height: 640px; overflow-y: auto; }
-.sources .citation, .sources .retrieved { border: 1px solid var(--border-color-primary);
-  border-radius: 8px; padding: 8px 10px; margin: 0 0 10px 0; }
-.sources .citation.flash { outline: 3px solid #f5b301; }
-.sources .cite-number { font-weight: 700; float: left; margin-right: 6px; }
-.sources .cite-meta { font-size: 0.85em; margin-bottom: 4px; color: var(--body-text-color-subdued); }
-.sources .cite-text { font-size: 0.92em; line-height: 1.45; white-space: pre-wrap; }
-.sources mark { background: #ffe58a; color: #222; padding: 0 2px; border-radius: 2px; }
-.sources .abstained, .sources .notice { border-left: 4px solid #d97706; padding: 6px 10px;
-  margin-bottom: 10px; background: var(--background-fill-secondary); }
-.sources details summary { cursor: pointer; margin: 6px 0; }
-.sources-empty { color: var(--body-text-color-subdued); }
-"""
-
-
-# System fonts: nothing for the browser to fetch, and glyphs for every language in the documents.
-PAGE_THEME = gr.themes.Default(
-    font=["system-ui", "Segoe UI", "Roboto", "DejaVu Sans", "sans-serif"],
-    font_mono=["ui-monospace", "DejaVu Sans Mono", "monospace"],
-)
 
 
 def new_session() -> dict[str, Any]:
     """One browser session's conversation: turns for follow-ups, answers for feedback and export."""
     return {"turns": [], "answers": []}
+
+
+def generator_label(name: str, settings: Settings) -> str:
+    """How the answer switch names a generator: what the reader gets, not an internal name."""
+    if name == QUOTED:
+        return "Quoted sentences"
+    model = settings.llm_model if name == "openai" else None
+    if name == "llamacpp" and settings.llm_model_path:
+        model = Path(settings.llm_model_path).stem
+    return f"Written by {model or name}"
 
 
 def ingest_progress(tracker: Callable[..., Any], label: str) -> Progress:
@@ -98,6 +70,14 @@ def ingest_progress(tracker: Callable[..., Any], label: str) -> Progress:
     return Progress(on_source=on_source, on_passages=on_passages)
 
 
+def export_file(answers: Sequence[Answer]) -> str:
+    """The conversation as a Markdown file (Gradio serves a copy of it for the download button)."""
+    folder = Path(tempfile.mkdtemp(prefix="cecot-rag-export-"))
+    path = folder / "cecot-rag-conversation.md"
+    path.write_text(conversation_markdown(answers), encoding="utf-8")
+    return str(path)
+
+
 class ChatPage:
     """The page: build() lays out the tabs and wires each event once; the handlers are methods."""
 
@@ -110,7 +90,8 @@ class ChatPage:
             session = gr.State(new_session())
             gr.Markdown(
                 "## CECOT and security policy in Latin America\n"
-                "Answers quote the documents verbatim; every [n] points to its passage on the right."
+                "Every answer quotes the documents verbatim. Click a [n] to see the passage it comes "
+                "from, with the quoted sentence highlighted."
             )
             with gr.Tabs():
                 with gr.Tab("Chat", id="chat"):
@@ -133,6 +114,7 @@ class ChatPage:
     # -- chat ----------------------------------------------------------------------------------
     def _chat_tab(self, session: gr.State) -> None:
         generators = self.assistant.generators()
+        settings = self.service.settings
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -150,6 +132,7 @@ class ChatPage:
                     example_buttons = [
                         gr.Button(q, size="sm", elem_classes=["example-question"]) for q in EXAMPLE_QUESTIONS
                     ]
+                # No max_length: the browser would cut a long question silently; respond refuses it.
                 with gr.Row():
                     question = gr.Textbox(
                         elem_id="question",
@@ -157,37 +140,37 @@ class ChatPage:
                         show_label=False,
                         lines=1,
                         max_lines=4,
-                        max_length=self.service.settings.max_question_chars,
                         scale=5,
                     )
                     ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                generator = gr.Radio(
+                    choices=[(generator_label(name, settings), name) for name in generators],
+                    value=generators[0],
+                    label="Answer",
+                    elem_id="generator",
+                    visible=any(name != QUOTED for name in generators),
+                )
                 with gr.Row():
-                    generator = gr.Dropdown(
-                        choices=generators,
-                        value=generators[0],
-                        label="Answer generator",
-                        visible=len(generators) > 1,
-                        scale=2,
-                    )
                     clear_button = gr.Button("Clear chat", size="sm", elem_id="clear")
-                    export_button = gr.Button("Export as Markdown", size="sm", elem_id="export")
-                export_file = gr.File(label="Conversation", visible=False, elem_id="export-file")
+                    export_button = gr.DownloadButton(
+                        "Export as Markdown", size="sm", elem_id="export", interactive=False
+                    )
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
-                sources = gr.HTML(sources_html(None), elem_id="sources-panel", js_on_load=None)
+                sources = gr.HTML(conversation_sources_html([]), elem_id="sources-panel", js_on_load=None)
 
         # One listener for typing, the Ask button and the example buttons: one `ask` endpoint.
         gr.on(
             [question.submit, ask_button.click, *(button.click for button in example_buttons)],
             self.respond,
             [question, chatbot, session, generator],
-            [chatbot, sources, question, session, examples_row],
+            [chatbot, sources, question, session, examples_row, export_button],
             api_name="ask",
         )
-        cleared = [chatbot, sources, question, session, examples_row, export_file]
+        cleared = [chatbot, sources, question, session, examples_row, export_button]
         # The chatbot's own trash icon resets the session too.
         gr.on([clear_button.click, chatbot.clear], self.clear, None, cleared, api_name="clear")
-        export_button.click(self.export, session, export_file, api_name="export")
+        export_button.click(self.export, session, export_button, api_name="export")
         chatbot.like(self.feedback, session, None, api_name="feedback")
 
     def respond(
@@ -198,7 +181,11 @@ class ChatPage:
         chosen: str | None,
         event: gr.EventData,
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream an answer into the chat; the last update carries its sources and the new session."""
+        """Stream an answer into the chat; the last update carries its sources and the new session.
+
+        With a language model chosen, the quoted answer and its sources come first, then the written
+        answer streams in its place (its sentences arrive only once verified against the passages).
+        """
         target = event.target
         if isinstance(target, gr.Button) and target.value in EXAMPLE_QUESTIONS:
             text = target.value  # an example button asks its own question
@@ -209,21 +196,39 @@ class ChatPage:
             # An error, not a warning and an unchanged chat: API callers (gradio_client) see it fail,
             # and the invalid text (a lone surrogate, say) is never sent back to the browser.
             raise gr.Error(str(exc)) from None
+        turn = len(state["answers"]) + 1
+        earlier: list[Answer] = state["answers"]
         messages = [*messages, {"role": "user", "content": escape_markdown(asked)}]
+        waiting = [*messages, {"role": "assistant", "content": "…"}]
+        # Every update hides the example questions: Gradio may skip intermediate streamed updates.
+        hide = gr.update(visible=False)
+        yield waiting, gr.skip(), "", state, hide, gr.skip()
+        generator = chosen or QUOTED
+        if generator != QUOTED:
+            quoted = self.assistant.ask(asked, state["turns"], generator=QUOTED)
+            note = f"\n\n*{generator_label(generator, self.service.settings)}: writing…*"
+            shown = answer_markdown(quoted.text, quoted.citations, turn) + note
+            sources = conversation_sources_html([*earlier, quoted])
+            yield (
+                [*messages, {"role": "assistant", "content": shown}],
+                sources,
+                "",
+                state,
+                hide,
+                gr.skip(),
+            )
         partial = ""
         final: Answer | None = None
-        waiting = [*messages, {"role": "assistant", "content": "…"}]
-        yield waiting, gr.skip(), "", state, gr.update(visible=False)
-        for item in self.assistant.ask_stream(asked, state["turns"], generator=chosen or None):
+        for item in self.assistant.ask_stream(asked, state["turns"], generator=generator):
             if isinstance(item, Answer):
                 final = item
                 break
             partial += item
             streamed = [*messages, {"role": "assistant", "content": answer_markdown(partial)}]
-            yield streamed, gr.skip(), "", state, gr.skip()
+            yield streamed, gr.skip(), "", state, hide, gr.skip()
         if final is None:  # an answerer that ended without its Answer: say so, keep the session sane
             gr.Warning("The answer was interrupted; please ask again.")
-            yield messages, gr.skip(), asked, state, gr.skip()
+            yield messages, gr.skip(), asked, state, gr.skip(), gr.skip()
             return
         state = {
             "turns": [
@@ -231,24 +236,23 @@ class ChatPage:
                 {"role": "user", "content": asked},
                 {"role": "assistant", "content": final.text},
             ],
-            "answers": [*state["answers"], final],
+            "answers": [*earlier, final],
         }
-        reply = answer_markdown(final.text, final.citations)
+        reply = answer_markdown(final.text, final.citations, turn)
         messages = [*messages, {"role": "assistant", "content": reply}]
-        yield messages, sources_html(final), "", state, gr.skip()
+        download = gr.update(value=export_file(state["answers"]), interactive=True)
+        yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
 
     def clear(self) -> tuple[Any, ...]:
-        hidden = gr.update(visible=False)
-        return [], sources_html(None), "", new_session(), gr.update(visible=True), hidden
+        no_file = gr.update(value=None, interactive=False)
+        return [], conversation_sources_html([]), "", new_session(), gr.update(visible=True), no_file
 
     def export(self, state: dict[str, Any]) -> Any:
+        """The button downloads the file it holds (refreshed after every answer); this refreshes it."""
         if not state["answers"]:
             gr.Info("Nothing to export yet: ask a question first.")
-            return gr.update(visible=False)
-        folder = Path(tempfile.mkdtemp(prefix="cecot-rag-export-"))
-        path = folder / "cecot-rag-conversation.md"
-        path.write_text(conversation_markdown(state["answers"]), encoding="utf-8")
-        return gr.update(value=str(path), visible=True)
+            return gr.update(value=None, interactive=False)
+        return gr.update(value=export_file(state["answers"]), interactive=True)
 
     def feedback(self, state: dict[str, Any], like: gr.LikeData) -> None:
         index = like.index if isinstance(like.index, int) else like.index[0]
@@ -261,13 +265,7 @@ class ChatPage:
     # -- documents -----------------------------------------------------------------------------
     def _documents_tab(self) -> list[gr.components.Component]:
         """The tab's components and events; returns the listing outputs (table, delete choice)."""
-        documents_table = gr.Dataframe(
-            headers=DOCUMENT_HEADERS,
-            value=[],
-            interactive=False,
-            wrap=True,
-            elem_id="documents",
-        )
+        documents_table = gr.HTML(documents_html([]), elem_id="documents", js_on_load=None)
         documents_status = gr.Markdown("", elem_id="documents-status")
         with gr.Row():
             upload_button = gr.UploadButton(
@@ -283,7 +281,12 @@ class ChatPage:
             delete_choice = gr.Dropdown(
                 label="Document to delete", choices=[], scale=4, elem_id="delete-choice"
             )
-            delete_button = gr.Button("Delete", variant="stop", scale=1, elem_id="delete")
+            delete_button = gr.Button("Delete…", variant="stop", scale=1, elem_id="delete")
+        # Deleting cannot be undone: the Delete button only asks; this row does it.
+        with gr.Row(visible=False, elem_id="delete-confirm") as confirm_row:
+            confirm_text = gr.Markdown("", elem_id="delete-question")
+            confirm_button = gr.Button("Yes, delete it", variant="stop", elem_id="confirm-delete")
+            cancel_button = gr.Button("Cancel", elem_id="cancel-delete")
 
         listing = [documents_table, delete_choice]
         upload_button.upload(
@@ -304,6 +307,10 @@ class ChatPage:
             api_name="add_url",
         )
         delete_button.click(
+            self.ask_to_delete, delete_choice, [confirm_row, confirm_text, documents_status], api_name=False
+        )
+        cancel_button.click(lambda: gr.update(visible=False), None, confirm_row, api_name=False)
+        confirm_button.click(lambda: gr.update(visible=False), None, confirm_row, api_name=False).then(
             self.delete_document,
             delete_choice,
             [documents_status, *listing],
@@ -315,7 +322,19 @@ class ChatPage:
     def list_documents(self) -> tuple[Any, Any]:
         documents = self.assistant.documents() if self.service.ready.is_set() else []
         choices = [(f"{d.title} ({d.document_id})", d.document_id) for d in documents]
-        return document_rows(documents), gr.update(choices=choices, value=None)
+        return documents_html(documents), gr.update(choices=choices, value=None)
+
+    def ask_to_delete(self, document_id: str | None) -> tuple[Any, ...]:
+        """Show the confirmation row naming the document and its passages (nothing is deleted yet)."""
+        chosen = next((d for d in self.assistant.documents() if d.document_id == document_id), None)
+        if chosen is None:
+            return gr.update(visible=False), "", "Choose a document to delete first."
+        passages = f"{chosen.passages} passage{'s' if chosen.passages != 1 else ''}"
+        question = (
+            f"Delete **{escape_markdown(chosen.title)}** and its {passages} from the index? "
+            "This cannot be undone."
+        )
+        return gr.update(visible=True), question, ""
 
     def add_files(
         self, files: list[dict[str, Any]] | None, tracker: gr.Progress = _PROGRESS
