@@ -170,6 +170,7 @@ def test_a_document_deleted_in_the_page_cannot_be_downloaded_after(
     page.locator("#delete-choice input").click()
     page.get_by_role("option", name="Burn note").click()
     page.locator("#delete").click()
+    page.locator("#confirm-delete").click()
     expect(page.locator("#documents-status")).to_contain_text("Deleted", timeout=60_000)
     for path in uploaded:
         assert page.request.get(f"{server.base_url}/gradio_api/file={path}").status == 404
