@@ -7,6 +7,7 @@ context, i.e. its own Gradio session.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from cecot_rag.server.page import EXAMPLE_QUESTIONS
+from helpers_quotes import EXPECTED_QUOTES
 from helpers_server import RunningServer, running_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -31,6 +33,8 @@ CHROMIUM_ARGS = [
 ]
 USER, PASSWORD = "journalist", "correct horse"
 ANSWER_WAIT_MS = 120_000
+# A finished answer: it cites ([n]) or it abstains. Waiting for "" would pass on an empty bubble.
+FINISHED_ANSWER = re.compile(r"\[\d+\]|do not say")
 HOSTILE_DOCUMENT = """---
 title: Zorblat field notes <script>window.__pwned = "title"</script>
 ---
@@ -93,7 +97,7 @@ def bot_messages(page: Page) -> object:
     return page.locator('#chat [data-testid="bot"]')
 
 
-def ask_in_page(page: Page, question: str, expected: str) -> object:
+def ask_in_page(page: Page, question: str, expected: str | re.Pattern[str]) -> object:
     """Type a question, send it, and wait for the answer containing `expected`; returns that message."""
     count = bot_messages(page).count()
     page.locator("#question textarea").fill(question)
@@ -101,6 +105,12 @@ def ask_in_page(page: Page, question: str, expected: str) -> object:
     answer = bot_messages(page).nth(count)
     expect(answer).to_contain_text(expected, timeout=ANSWER_WAIT_MS)
     return answer
+
+
+def expect_marked_sentence(page: Page, question: str) -> None:
+    """The first source's <mark> is the article's sentence for the question, not the API's own quote."""
+    card = page.locator("#sources-panel .citation").filter(has=page.locator("#source-1-1"))
+    expect(card.locator("mark")).to_have_text(EXPECTED_QUOTES[question])
 
 
 def api(server: RunningServer) -> httpx.Client:
@@ -118,8 +128,9 @@ def test_answer_shows_linked_marker_and_the_cited_sentence_is_marked(
 
     marker = answer.locator('a[href="#source-1-1"]')
     expect(marker).to_have_text("[1]")
+    assert quote == EXPECTED_QUOTES[question]
     card = page.locator("#sources-panel .citation").filter(has=page.locator("#source-1-1"))
-    expect(card.locator("mark")).to_have_text(quote)
+    expect_marked_sentence(page, question)
     expect(card).to_contain_text(expected["citations"][0]["passage"]["title"])
     expect(card).to_contain_text("cecot-security-policy-latin-america.md")
     expect(card).to_contain_text("relevance")
@@ -243,7 +254,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
     expect(cells.filter(has_text="cecot-security-policy-latin-america.md")).to_have_count(1)
 
     page.get_by_role("tab", name="Chat").click()
-    after = ask_in_page(page, "How many cells did the Zorblat Commission count?", "")
+    after = ask_in_page(page, "How many cells did the Zorblat Commission count?", FINISHED_ANSWER)
     expect(after).not_to_contain_text("412 cells")
 
 

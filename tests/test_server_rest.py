@@ -22,6 +22,7 @@ from cecot_rag.server.app import BasicAuthMiddleware, parse_credentials
 from cecot_rag.server.page import ingest_progress
 from cecot_rag.server.render import answer_markdown, escape_markdown, sources_html
 from cecot_rag.server.service import ChatService, safe_upload_name
+from helpers_quotes import assert_answer_quotes
 from helpers_reliability import write_corpus
 from helpers_server import RunningServer, running_server, serve_command, server_env
 
@@ -83,6 +84,7 @@ def test_ask_returns_an_answer_whose_citation_quotes_its_passage(api: httpx.Clie
     assert citation.number == 1
     assert citation.passage.text[citation.quote_start : citation.quote_end] == citation.quote
     assert "40,000" in citation.quote
+    assert_answer_quotes(answer.question, answer.text, response.json()["citations"])
     assert answer.passages, "the retrieved passages come with the answer"
 
 

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--compare", type=Path, default=None, metavar="PREVIOUS.json")
     evaluate.add_argument("--baseline", action="store_true", help="also run a naive llama-index pipeline")
     evaluate.add_argument("--generator", default=None)
+    evaluate.add_argument(
+        "--check-set", type=Path, default=None, metavar="FILE", help="validate a set without running it"
+    )
+    evaluate.add_argument(
+        "--csv", dest="csv_out", type=Path, default=None, metavar="OUT", help="one row per case"
+    )
+    evaluate.add_argument("-v", "--verbose", action="store_true", help="show whole answers of failing cases")
 
     bench = commands.add_parser("bench", help="speed benchmark beside a naive llama-index pipeline")
     bench.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes in passages")
@@ -168,6 +175,9 @@ def _eval(args: argparse.Namespace) -> int:
             compare=args.compare,
             baseline=args.baseline,
             generator=args.generator,
+            check_set=args.check_set,
+            csv_out=args.csv_out,
+            verbose=args.verbose,
         )
     )
 

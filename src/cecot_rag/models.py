@@ -50,6 +50,11 @@ class Answer(BaseModel):
     notice: str | None = Field(
         default=None, description="Something the user should know, e.g. the LLM was unreachable."
     )
+    evidence_score: float | None = Field(
+        default=None,
+        description="The evidence score the answerer compared with abstain_threshold to answer or "
+        "abstain (None when the answerer does not score evidence).",
+    )
 
 
 class FailedSource(BaseModel):

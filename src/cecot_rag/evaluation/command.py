@@ -1,7 +1,8 @@
 """`cecot-rag eval`: run a set, print the table, write JSON/HTML, compare, and gate on thresholds.
 
 Exit status: 0 when every --fail-under threshold holds, 1 when one is missed (or nothing could be
-indexed), 2 for usage errors (unknown metric, malformed value, missing set or corpus).
+indexed), 2 for usage errors (unknown metric, malformed value, missing set or corpus, a broken set,
+comparing runs of different sets). `--check-set`: 0 when the set is clean, 1 when it has problems.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, UsageError
+from cecot_rag.evaluation.api import write_csv
+from cecot_rag.evaluation.check import check_set
+from cecot_rag.evaluation.comparison import check_comparable, compare
 from cecot_rag.evaluation.dataset import EvalSet, EvalSetError, load_set, resolve_set_path
 from cecot_rag.evaluation.metrics import CaseResult, parse_thresholds
 from cecot_rag.evaluation.report import (
-    compare,
     format_table,
     latest_report_path,
     read_json,
@@ -49,19 +52,26 @@ class EvalOptions:
     compare: Path | None = None
     baseline: bool = False
     generator: str | None = None
+    check_set: Path | None = None  # validate this set without running it
+    csv_out: Path | None = None
+    verbose: bool = False  # whole answers in the failing cases
 
 
 def run_eval(options: EvalOptions) -> int:
-    try:
-        thresholds = parse_thresholds(options.fail_under)
-        eval_set = load_set(resolve_set_path(options.eval_set))
-        previous = read_json(options.compare) if options.compare else None
-    except (ValueError, EvalSetError) as exc:
-        raise UsageError(str(exc)) from None
     if options.corpus and options.corpus_from_set:
         raise UsageError("--corpus and --corpus-from-set are alternatives: give one")
     if options.corpus and not options.corpus.is_dir():
         raise UsageError(f"--corpus {options.corpus}: not a folder")
+    if options.check_set is not None:
+        return _check(options)
+    try:
+        thresholds = parse_thresholds(options.fail_under)
+        eval_set = load_set(resolve_set_path(options.eval_set))
+        previous = read_json(options.compare) if options.compare else None
+        if previous is not None:  # refused before the run, not after a minute of it
+            check_comparable(((c.id, c.question) for c in eval_set.cases), previous, eval_set.name)
+    except (ValueError, EvalSetError) as exc:
+        raise UsageError(str(exc)) from None
     if options.corpus_from_set and not eval_set.passages():
         raise UsageError(f"{eval_set.path} carries no passages of its own for --corpus-from-set")
 
@@ -79,18 +89,48 @@ def run_eval(options: EvalOptions) -> int:
             run.baseline = _run_baseline(assistant, eval_set, corpus, run.settings["top_k"])
         report = run_to_report(run)
         if label is None:  # the configured index: keep the report for the Evaluation tab
-            write_json(report, latest_report_path(assistant.settings.index_dir))
+            kept = latest_report_path(assistant.settings.index_dir)
+            write_json(report, kept)
+            print(f"Report kept for the web page's Evaluation tab: {kept}", file=sys.stderr)
 
+    # The cases were checked against the previous report before the run: compare cannot refuse.
     comparison = compare(report, previous) if previous else None
-    print(format_table(report, comparison))
+    print(format_table(report, comparison, verbose=options.verbose))
+    _write_outputs(options, report, comparison)
+    return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
+
+
+def _write_outputs(options: EvalOptions, report: dict[str, Any], comparison: dict[str, Any] | None) -> None:
     if options.json_out:
         write_json({**report, "comparison": comparison} if comparison else report, options.json_out)
         print(f"JSON report: {options.json_out}", file=sys.stderr)
+    if options.csv_out:
+        write_csv(report, options.csv_out)
+        print(f"CSV rows: {options.csv_out}", file=sys.stderr)
     if options.html_out:
         options.html_out.parent.mkdir(parents=True, exist_ok=True)
         options.html_out.write_text(to_html(report, comparison), encoding="utf-8")
         print(f"HTML report: {options.html_out}", file=sys.stderr)
-    return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
+
+
+def _check(options: EvalOptions) -> int:
+    """--check-set: every problem on stdout, one per line; 0 clean, 1 problems found."""
+    if options.eval_set is not None:
+        raise UsageError("--check-set FILE and --set are alternatives: give one")
+    try:
+        path = resolve_set_path(options.check_set)
+    except EvalSetError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        result = check_set(path, options.corpus, options.corpus_from_set)
+    except EvalSetError as exc:  # the file is not a set at all: that is the problem found
+        for problem in exc.problems:
+            print(problem)
+        return EXIT_FAILED
+    for line in result.problems + result.notes:
+        print(line)
+    print(result.summary())
+    return EXIT_FAILED if result.problems else EXIT_OK
 
 
 @contextmanager

@@ -73,6 +73,7 @@ def evaluate_case(assistant: Assistant, case: EvalCase, top_k: int, generator: s
         return result
     result.latency_ms = (time.perf_counter() - started) * 1000
     result.answer, result.answered = answer.text, answer.answered
+    result.evidence_score = answer.evidence_score
     result.passages = [
         {"id": p.id, "title": p.title, "page": p.page, "score": p.score, "similarity": p.similarity}
         for p in answer.passages
@@ -138,7 +139,14 @@ def run_pipeline(pipeline: RetrievalPipeline, eval_set: EvalSet, top_k: int) -> 
         results.append(result)
     metrics = aggregate(results)
     # Without citations or abstention these are not the pipeline's properties: leave them out.
-    for name in ("citation_precision", "citation_recall", "abstention_accuracy", "false_abstention_rate"):
+    for name in (
+        "citation_precision",
+        "citation_precision_passage",
+        "citation_recall",
+        "abstention_accuracy",
+        "false_abstention_rate",
+        "first_quote_fact_recall",
+    ):
         metrics[name] = None
     return metrics, results
 
