@@ -166,9 +166,8 @@ async def _add_upload(request: Request, service: ChatService) -> IngestReport:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Rejected(400, "the multipart body has no `file` field with a file in it")
-        service.check_upload_name(upload.filename or "")
-        path = await run_in_threadpool(service.save_upload, upload.filename or "", upload.file)
-        return service.public_report(await run_in_threadpool(service.ingest_upload, path))
+        _, report = await run_in_threadpool(service.add_upload, upload.filename or "", upload.file)
+        return service.public_report(report)
     finally:
         await form.close()
 

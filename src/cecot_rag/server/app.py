@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
-import secrets
 import sys
 import threading
 import time
@@ -22,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cecot_rag import __version__
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
@@ -31,21 +27,19 @@ from cecot_rag.ingest.pipeline import expand_sources
 from cecot_rag.locking import IndexBusy
 from cecot_rag.server.api import OPENAPI_COMPONENTS, router
 from cecot_rag.server.guards import (
+    BasicAuthMiddleware,
     BodyLimit,
     BodyTooLarge,
     FileNotFoundAlike,
-    LoginBackoff,
     SameOriginGuard,
     SecurityHeaders,
-    send_json,
+    read_credentials_file,
 )
 from cecot_rag.server.service import ChatService, PageUploads, Rejected
 from cecot_rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Paths open without credentials: a load balancer or CI must see readiness without the password.
-_PUBLIC_PATHS = frozenset({"/healthz"})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 # Body caps (BodyLimit): a question with its history is small; uploads get the upload limit plus the
 # multipart overhead; the page's queue carries the conversation back and forth; the page's /upload
@@ -70,74 +64,6 @@ def parse_credentials(value: str) -> tuple[str, str]:
             "--auth / --auth-file / CECOT_RAG_AUTH must look like USER:PASSWORD (both non-empty)"
         )
     return user, password
-
-
-def read_credentials_file(path: Path) -> str:
-    """USER:PASSWORD from the first line of a file (so the password stays out of `ps`)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ValueError(f"--auth-file {path}: {exc.strerror or exc}") from None
-    return lines[0].strip() if lines else ""
-
-
-class BasicAuthMiddleware:
-    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API), with backoff.
-
-    A client (by address) that keeps failing waits longer and longer between tries (LoginBackoff);
-    others are not slowed. Authenticated requests carry `authenticated` in the request state.
-    """
-
-    def __init__(
-        self, app: ASGIApp, credentials: tuple[str, str], backoff: LoginBackoff | None = None
-    ) -> None:
-        self.app = app
-        user, password = credentials
-        self.expected = f"{user}:{password}".encode()
-        self.backoff = backoff or LoginBackoff()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        header = dict(scope["headers"]).get(b"authorization", b"")
-        public = scope["path"] in _PUBLIC_PATHS
-        client = (scope.get("client") or ("unknown", 0))[0]
-        if header and not public:
-            wait = self.backoff.wait_for(client)
-            if wait > 0 and scope["type"] == "http":
-                retry = LoginBackoff.retry_after(wait)
-                await send_json(send, 429, "too many failed logins; retry later", {"Retry-After": retry})
-                return
-        if header and self._authorised(header):
-            self.backoff.succeeded(client)
-            scope.setdefault("state", {})["authenticated"] = True
-            await self.app(scope, receive, send)
-            return
-        if public:
-            await self.app(scope, receive, send)
-            return
-        if header:
-            self.backoff.failed(client)
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = JSONResponse(
-            {"detail": "credentials required"},
-            status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="cecot-rag", charset="UTF-8"'},
-        )
-        await response(scope, receive, send)
-
-    def _authorised(self, header: bytes) -> bool:
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"basic":
-            return False
-        try:
-            given = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        return secrets.compare_digest(given, self.expected)
 
 
 def body_limit_for(settings: Settings) -> Callable[[str], int]:

@@ -1,4 +1,5 @@
-"""ASGI guards around the whole server: same-origin writes, security headers, body caps, login backoff.
+"""ASGI guards around the whole server: credentials with login backoff, same-origin writes,
+security headers, body caps.
 
 They wrap the FastAPI app and the mounted Gradio page alike, so the page's /gradio_api/* routes
 get the same rules as the REST API.
@@ -6,17 +7,24 @@ get the same rules as the REST API.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Paths open without credentials: a load balancer or CI must see readiness without the password.
+PUBLIC_PATHS = frozenset({"/healthz"})
 # The Gradio page needs inline scripts and styles (its config and our click handler) and eval for
 # its event functions; everything else comes from this server only, and no one may frame it.
 CONTENT_SECURITY_POLICY = (
@@ -238,3 +246,71 @@ class FileNotFoundAlike:
                 await send(message)
 
         await self.app(scope, receive, as_not_found)
+
+
+def read_credentials_file(path: Path) -> str:
+    """USER:PASSWORD from the first line of a file (so the password stays out of `ps`)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"--auth-file {path}: {exc.strerror or exc}") from None
+    return lines[0].strip() if lines else ""
+
+
+class BasicAuthMiddleware:
+    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API), with backoff.
+
+    A client (by address) that keeps failing waits longer and longer between tries (LoginBackoff);
+    others are not slowed. Authenticated requests carry `authenticated` in the request state.
+    """
+
+    def __init__(
+        self, app: ASGIApp, credentials: tuple[str, str], backoff: LoginBackoff | None = None
+    ) -> None:
+        self.app = app
+        user, password = credentials
+        self.expected = f"{user}:{password}".encode()
+        self.backoff = backoff or LoginBackoff()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        public = scope["path"] in PUBLIC_PATHS
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if header and not public:
+            wait = self.backoff.wait_for(client)
+            if wait > 0 and scope["type"] == "http":
+                retry = LoginBackoff.retry_after(wait)
+                await send_json(send, 429, "too many failed logins; retry later", {"Retry-After": retry})
+                return
+        if header and self._authorised(header):
+            self.backoff.succeeded(client)
+            scope.setdefault("state", {})["authenticated"] = True
+            await self.app(scope, receive, send)
+            return
+        if public:
+            await self.app(scope, receive, send)
+            return
+        if header:
+            self.backoff.failed(client)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = JSONResponse(
+            {"detail": "credentials required"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="cecot-rag", charset="UTF-8"'},
+        )
+        await response(scope, receive, send)
+
+    def _authorised(self, header: bytes) -> bool:
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return secrets.compare_digest(given, self.expected)

@@ -348,9 +348,8 @@ class ChatPage:
             try:
                 self.service.require_ready()
                 with open(self.service.page_upload(temporary), "rb") as upload:
-                    saved = self.service.save_upload(name, upload)
-                report = self.service.ingest_upload(saved, ingest_progress(tracker, name))
-                lines.append(f"**{escape_markdown(saved.name)}**: {report.summary()}")
+                    saved, report = self.service.add_upload(name, upload, ingest_progress(tracker, name))
+                lines.append(f"**{escape_markdown(saved)}**: {report.summary()}")
             except Rejected as exc:
                 lines.append(f"**{escape_markdown(name)}** was not added: {escape_markdown(exc.message)}")
             finally:

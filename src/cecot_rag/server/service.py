@@ -25,6 +25,7 @@ from cecot_rag.assistant import Assistant
 from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, is_url
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.models import Answer, IngestReport, Passage
+from cecot_rag.store.uploads import PARTIAL_SUFFIX, staged_path
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class ChatService:
         self._waiting = 0
         self._feedback_lock = threading.Lock()
         self._names_lock = threading.Lock()
+        self._upload_lock = threading.Lock()  # stage-and-ingest, one upload at a time
         # Set when the page is mounted: only files Gradio received from visitors may be ingested.
         self.page_uploads: PageUploads | None = None
 
@@ -176,21 +178,43 @@ class ChatService:
             )
         return name
 
-    def save_upload(self, filename: str, stream: IO[bytes]) -> Path:
-        """Copy an upload under index_dir/uploads (mode 0600), refusing bad types and oversize files.
+    def add_upload(
+        self, filename: str, stream: IO[bytes], progress: Progress | None = None
+    ) -> tuple[str, IngestReport]:
+        """Save an upload and ingest it; returns the stored name and the report.
 
-        Each upload writes its own temporary file and renames it into place, so of concurrent
-        uploads of one name the last complete one wins whole. A later upload of the same original
-        name replaces the file (and so updates that document); a different name that cleans to the
-        same one gets a short hash instead (see upload_name).
+        Each upload is received into its own temporary file (mode 0600), so concurrent uploads
+        never share one. Then, one upload at a time, it is staged (uploads/.incoming/NAME) and
+        ingested; the pipeline moves it over uploads/NAME only once its document is committed, so
+        the file on disk always matches the index, and of concurrent uploads of one name the
+        last one ingested wins whole. The same original name updates its document; a different
+        name that cleans to the same one gets a short hash instead (see upload_name).
         """
         self.check_upload_name(filename)
         name = self.upload_name(filename)
+        partial = self._receive(name, stream)
+        try:
+            with self._upload_lock:
+                staged = staged_path(self.uploads_dir / name)
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                partial.replace(staged)
+                report = self.assistant.ingest([staged], progress=progress)
+                if report.failed:
+                    staged.unlink(missing_ok=True)  # so a later `index rebuild` does not trip on it
+                    raise Rejected(422, f"could not ingest {name}: {report.failed[0].reason}")
+        finally:
+            partial.unlink(missing_ok=True)
+        return name, report
+
+    def _receive(self, name: str, stream: IO[bytes]) -> Path:
+        """Copy the request's file into a fresh hidden temporary file, refusing oversize and empty ones."""
         limit = self.settings.max_upload_bytes
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        target = self.uploads_dir / name
-        # mkstemp: a fresh name per upload, created 0600; the leading dot keeps it out of rebuilds.
-        handle, partial_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=self.uploads_dir)
+        # mkstemp: a fresh name per upload, created 0600; ".NAME.*.partial" is what start-up
+        # reconciliation removes if the server is killed while receiving.
+        handle, partial_name = tempfile.mkstemp(
+            prefix=f".{name}.", suffix=PARTIAL_SUFFIX, dir=self.uploads_dir
+        )
         partial = Path(partial_name)
         written = 0
         try:
@@ -202,10 +226,10 @@ class ChatService:
                     out.write(chunk)
             if written == 0:
                 raise Rejected(400, f"{name} is empty")
-            partial.replace(target)
-        finally:
+        except BaseException:
             partial.unlink(missing_ok=True)
-        return target
+            raise
+        return partial
 
     def upload_name(self, filename: str) -> str:
         """The stored name for an original name: stable per original, distinct between originals."""
@@ -266,14 +290,6 @@ class ChatService:
         if path.parent != uploads.folder.resolve():
             with contextlib.suppress(OSError):  # not empty: another upload shares the folder
                 path.parent.rmdir()
-
-    def ingest_upload(self, path: Path, progress: Progress | None = None) -> IngestReport:
-        """Ingest a saved upload; a file that cannot be read is removed again and refused."""
-        report = self.assistant.ingest([path], progress=progress)
-        if report.failed:
-            path.unlink(missing_ok=True)  # so a later `index rebuild` does not trip on it
-            raise Rejected(422, f"could not ingest {path.name}: {report.failed[0].reason}")
-        return report
 
     def ingest_url(self, url: str, progress: Progress | None = None) -> IngestReport:
         url = url.strip()
