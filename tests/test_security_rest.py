@@ -147,7 +147,8 @@ def test_concurrent_uploads_of_one_name_leave_one_whole_upload(server: RunningSe
     assert any(r.status_code == 200 for r in responses)
     uploads = server.index_dir / "uploads"
     assert (uploads / "race.md").read_bytes() in contents
-    assert [p.name for p in uploads.iterdir() if p.name.startswith(".") or "partial" in p.name] == []
+    leftovers = [p for p in uploads.rglob("*") if p.is_file() and p.name != "race.md" and "race" in p.name]
+    assert leftovers == [], "no temporary or staged copy is left behind"
     race = [d for d in documents(server) if d["source"] == "race.md"]
     assert len(race) == 1
 
