@@ -67,9 +67,9 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "quote-offset",
-        "answer/extractive.py",
-        "Evidence(passage, start, end), sentence,",
-        "Evidence(passage, start + 1, end), sentence,",
+        "answer/scoring.py",
+        "return Evidence(self.passage, self.start, self.end)",
+        "return Evidence(self.passage, self.start + 1, self.end)",
         ("tests/test_core_answers.py",),
     ),
     Mutant(
