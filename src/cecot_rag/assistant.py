@@ -19,6 +19,7 @@ from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 if TYPE_CHECKING:  # llama-index is imported only when an adapter is asked for
     from cecot_rag.llama_index_adapters import CecotQueryEngine, CecotRetriever
@@ -40,6 +41,8 @@ def validate_question(question: str, max_chars: int) -> str:
         raise InvalidQuestion(f"the question is {len(question)} characters long; the limit is {max_chars}")
     if _CONTROL.search(question):
         raise InvalidQuestion("the question contains control characters")
+    if _SURROGATE.search(question):  # a lone surrogate cannot be encoded, tokenized or sent back
+        raise InvalidQuestion("the question contains characters that are not valid text")
     return question.strip()
 
 

@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_positive_int, default=7860)
     serve.add_argument("--auth", default=None, help="USER:PASSWORD protecting page and API")
     serve.add_argument(
+        "--auth-file",
+        type=Path,
+        default=None,
+        help="a file whose first line is USER:PASSWORD (kept out of ps)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         default="warning",
@@ -148,7 +154,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from cecot_rag.server.app import ServeOptions, serve
 
-    return serve(ServeOptions(host=args.host, port=args.port, auth=args.auth, log_level=args.log_level))
+    options = ServeOptions(
+        host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file, log_level=args.log_level
+    )
+    return serve(options)
 
 
 def _eval(args: argparse.Namespace) -> int:

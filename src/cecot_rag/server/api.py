@@ -13,9 +13,6 @@ from cecot_rag.assistant import validate_question
 from cecot_rag.models import Answer, DocumentInfo, IngestReport
 from cecot_rag.server.service import UPLOAD_SUFFIXES, ChatService, Rejected
 
-# Multipart overhead allowed on top of the file itself before Content-Length alone refuses a request.
-_MULTIPART_SLACK = 64 * 1024
-
 
 class ErrorMessage(BaseModel):
     detail: str = Field(description="What was wrong with the request, in one sentence.")
@@ -70,7 +67,8 @@ Service = Annotated[ChatService, Depends(service_of)]
 router = APIRouter(prefix="/api/v1", tags=["cecot-rag"], responses=_errors(401))
 
 
-@router.post("/ask", response_model=Answer, responses=_errors(400, 422, 503))
+# 422 is FastAPI's own HTTPValidationError here (a list of problems), so it is not overridden.
+@router.post("/ask", response_model=Answer, responses=_errors(400, 503))
 async def ask(body: AskRequest, service: Service) -> Answer:
     """Answer a question from the documents, with numbered citations of verbatim quotes."""
     settings = service.settings
@@ -84,7 +82,8 @@ async def ask(body: AskRequest, service: Service) -> Answer:
         raise Rejected(503, f"the server is answering {service.max_concurrent_asks} questions; retry shortly")
     try:
         history = [t.model_dump() for t in body.history or []]
-        return await run_in_threadpool(service.assistant.ask, question, history, body.top_k, body.generator)
+        answer = await run_in_threadpool(service.assistant.ask, question, history, body.top_k, body.generator)
+        return service.public_answer(answer)
     finally:
         service.end_ask()
 
@@ -100,27 +99,35 @@ def generators(service: Service) -> Generators:
 def list_documents(service: Service) -> list[DocumentInfo]:
     """Every document in the index."""
     service.require_ready()
-    return service.assistant.documents()
+    return [
+        d.model_copy(update={"source": service.public_source(d.source)})
+        for d in service.assistant.documents()
+    ]
 
 
+# The upload body is read by hand (multipart or JSON), so its schemas are added as named
+# components (server.app adds OPENAPI_COMPONENTS): generated clients get importable models.
+OPENAPI_COMPONENTS: dict[str, Any] = {
+    "DocumentUpload": {
+        "title": "DocumentUpload",
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "description": f"One of {', '.join(UPLOAD_SUFFIXES)}",
+            }
+        },
+    },
+    "UrlRequest": UrlRequest.model_json_schema(),
+}
 _ADD_DOCUMENT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": f"One of {', '.join(UPLOAD_SUFFIXES)}",
-                        }
-                    },
-                }
-            },
-            "application/json": {"schema": UrlRequest.model_json_schema()},
+            "multipart/form-data": {"schema": {"$ref": "#/components/schemas/DocumentUpload"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/UrlRequest"}},
         },
     }
 }
@@ -146,25 +153,21 @@ async def add_document(request: Request, service: Service) -> IngestReport:
             where = ".".join(str(p) for p in problem["loc"]) or "body"
             expected = '(expected {"url": "https://..."})'
             raise Rejected(422, f"{where}: {problem['msg']} {expected}") from None
-        return await run_in_threadpool(service.ingest_url, body.url)
+        return service.public_report(await run_in_threadpool(service.ingest_url, body.url))
     raise Rejected(
         415, "send multipart/form-data with a `file` field, or application/json with a `url` field"
     )
 
 
 async def _add_upload(request: Request, service: ChatService) -> IngestReport:
-    limit = service.settings.max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
-        raise Rejected(413, f"the upload is larger than the limit of {limit} bytes")
+    # The body's size was capped before this reads it (server.guards.BodyLimit).
     form = await request.form(max_files=1, max_fields=5)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Rejected(400, "the multipart body has no `file` field with a file in it")
-        service.check_upload_name(upload.filename or "")
-        path = await run_in_threadpool(service.save_upload, upload.filename or "", upload.file)
-        return await run_in_threadpool(service.ingest_upload, path)
+        _, report = await run_in_threadpool(service.add_upload, upload.filename or "", upload.file)
+        return service.public_report(report)
     finally:
         await form.close()
 

@@ -1,37 +1,53 @@
-"""`cecot-rag serve`: one FastAPI app with the chat page at /, the REST API, /healthz and /docs."""
+"""`cecot-rag serve`: one FastAPI app with the chat page at /, the REST API, /healthz and /openapi.json."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
+import json
 import logging
-import secrets
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cecot_rag import __version__
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
 from cecot_rag.errors import EXIT_OK, UsageError
 from cecot_rag.ingest.pipeline import expand_sources
 from cecot_rag.locking import IndexBusy
-from cecot_rag.server.api import router
-from cecot_rag.server.service import ChatService, Rejected
+from cecot_rag.server.api import OPENAPI_COMPONENTS, router
+from cecot_rag.server.guards import (
+    BasicAuthMiddleware,
+    BodyLimit,
+    BodyTooLarge,
+    FileNotFoundAlike,
+    SameOriginGuard,
+    SecurityHeaders,
+    read_credentials_file,
+)
+from cecot_rag.server.service import ChatService, PageUploads, Rejected
 from cecot_rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Paths open without credentials: a load balancer or CI must see readiness without the password.
-_PUBLIC_PATHS = frozenset({"/healthz"})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+# Body caps (BodyLimit): a question with its history is small; uploads get the upload limit plus the
+# multipart overhead; the page's queue carries the conversation back and forth; the page's /upload
+# takes several files at once, each also checked by Gradio against the upload limit.
+_ASK_BODY_LIMIT = 64 * 1024
+_PAGE_BODY_LIMIT = 4 * 1024 * 1024
+_PAGE_UPLOAD_FILES = 10
+_MULTIPART_SLACK = 64 * 1024
 
 
 class Health(BaseModel):
@@ -44,44 +60,26 @@ def parse_credentials(value: str) -> tuple[str, str]:
     """USER:PASSWORD (the password may contain colons); raises ValueError with a clear message."""
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth / CECOT_RAG_AUTH must look like USER:PASSWORD (both non-empty)")
+        raise ValueError(
+            "--auth / --auth-file / CECOT_RAG_AUTH must look like USER:PASSWORD (both non-empty)"
+        )
     return user, password
 
 
-class BasicAuthMiddleware:
-    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API, docs)."""
+def body_limit_for(settings: Settings) -> Callable[[str], int]:
+    """The body cap for a request path (see BodyLimit)."""
+    upload = settings.max_upload_bytes + _MULTIPART_SLACK
 
-    def __init__(self, app: ASGIApp, credentials: tuple[str, str]) -> None:
-        self.app = app
-        user, password = credentials
-        self.expected = f"{user}:{password}".encode()
+    def limit_for(path: str) -> int:
+        if path == "/api/v1/documents":
+            return upload
+        if path == "/gradio_api/upload":
+            return upload * _PAGE_UPLOAD_FILES
+        if path.startswith("/gradio_api/"):
+            return _PAGE_BODY_LIMIT
+        return _ASK_BODY_LIMIT
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in _PUBLIC_PATHS:
-            await self.app(scope, receive, send)
-            return
-        if self._authorised(dict(scope["headers"]).get(b"authorization", b"")):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = JSONResponse(
-            {"detail": "credentials required"},
-            status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="cecot-rag", charset="UTF-8"'},
-        )
-        await response(scope, receive, send)
-
-    def _authorised(self, header: bytes) -> bool:
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"basic":
-            return False
-        try:
-            given = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        return secrets.compare_digest(given, self.expected)
+    return limit_for
 
 
 def create_app(
@@ -91,8 +89,13 @@ def create_app(
     auth: tuple[str, str] | None = None,
     max_concurrent_asks: int | None = None,
     with_page: bool = True,
+    trusted_hosts: list[str] | None = None,
 ) -> FastAPI:
-    """The whole server as an ASGI app; startup ingests an empty index in the background."""
+    """The whole server as an ASGI app; startup ingests an empty index in the background.
+
+    trusted_hosts: the only Host names answered (None: any). A loopback server names only
+    loopback, so a page whose DNS name is rebound to 127.0.0.1 is still refused.
+    """
     assistant = assistant or Assistant(settings or Settings())
     service = ChatService(assistant, max_concurrent_asks=max_concurrent_asks)
 
@@ -106,37 +109,75 @@ def create_app(
         version=__version__,
         summary="Answers about CECOT and security policy in Latin America, with checkable citations.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN (blank offline, and a third party in the
+        # page); /openapi.json stays for clients and generators.
+        docs_url=None,
+        redoc_url=None,
     )
+    _add_openapi_components(app)
     app.state.service = service
     _add_error_handlers(app)
     app.include_router(router)
 
-    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
-    def healthz() -> Any:
-        """200 once the index is ready to answer; 503 while it is being prepared or if that failed."""
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        response_model_exclude_none=True,
+        responses={503: {"model": Health}},
+        tags=["health"],
+    )
+    def healthz(request: Request) -> Any:
+        """200 once the index is ready to answer; 503 while it is being prepared or if that failed.
+
+        The document count is told only to callers who could list the documents anyway: everyone
+        without --auth, authenticated callers with it.
+        """
         if service.startup_error:
             return JSONResponse(
                 Health(status="failed", detail=service.startup_error).model_dump(), status_code=503
             )
         if not service.ready.is_set():
             return JSONResponse(Health(status="starting").model_dump(), status_code=503)
+        if auth is not None and not getattr(request.state, "authenticated", False):
+            return Health(status="ok")
         return Health(status="ok", documents=len(assistant.documents()))
 
+    # Added innermost first: headers on every answer, then origin, then credentials, then body caps.
+    app.add_middleware(FileNotFoundAlike)
+    app.add_middleware(BodyLimit, limit_for=body_limit_for(service.settings))
     if auth is not None:
         app.add_middleware(BasicAuthMiddleware, credentials=auth)
+    app.add_middleware(SameOriginGuard)
+    if trusted_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts)
+    app.add_middleware(SecurityHeaders)
     if with_page:
         _mount_page(app, service)
     return app
 
 
+def _add_openapi_components(app: FastAPI) -> None:
+    """Named schemas for bodies the routes read by hand (the upload), so generated clients get models."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(OPENAPI_COMPONENTS)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _mount_page(app: FastAPI, service: ChatService) -> None:
     import gradio as gr
+    from gradio.utils import get_upload_folder
 
     from cecot_rag.server.assets import PAGE_CSS, PAGE_HEAD, PAGE_THEME
     from cecot_rag.server.page import ChatPage
 
     blocks = ChatPage(service).build()
-    # The page is mounted last: /api/v1, /healthz and /docs above take precedence over "/".
+    # The page is mounted last: /api/v1, /healthz and /openapi.json above take precedence over "/".
     gr.mount_gradio_app(
         app,
         blocks,
@@ -151,6 +192,10 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
         css=PAGE_CSS,
         head=PAGE_HEAD,
     )
+    # launch() sets has_launched; mounting does not, and without it Gradio skips its check that a
+    # FileData path sent to an event was uploaded by a user (any server file could be ingested).
+    blocks.has_launched = True
+    service.page_uploads = PageUploads(Path(get_upload_folder()), blocks.upload_file_set)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -169,6 +214,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: DocumentNotFound) -> JSONResponse:
         return message(404, str(exc))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own 422, but ASCII-escaped: an echoed lone surrogate cannot be UTF-8 encoded.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        # BodyLimit answers 413 itself; this keeps the cut-off body out of the error log.
+        return message(413, "the request body is larger than the limit")
+
     @app.exception_handler(IndexBusy)
     async def busy(_: Request, exc: IndexBusy) -> JSONResponse:
         return message(503, str(exc))
@@ -185,12 +241,13 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """Where `cecot-rag serve` listens, USER:PASSWORD (None: the auth setting, if any), and how much
-    the server logs (`warning`: no access log; `info` adds one line per request)."""
+    """Where `cecot-rag serve` listens, USER:PASSWORD or a file holding it (None: the auth setting,
+    if any), and how much the server logs (`warning`: no access log; `info` adds one line per request)."""
 
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None
+    auth_file: Path | None = None
     log_level: str = "warning"
 
 
@@ -261,7 +318,7 @@ def report_startup(service: ChatService, options: ServeOptions, credentials: tup
                 pass
             time.sleep(0.2)
     shown = f"http://{options.host}:{options.port}/"
-    _say(f"ready after {time.monotonic() - started:.0f} s: {shown} (API docs at {shown}docs)")
+    _say(f"ready after {time.monotonic() - started:.0f} s: {shown} (API schema at {shown}openapi.json)")
 
 
 def serve(options: ServeOptions) -> int:
@@ -269,8 +326,10 @@ def serve(options: ServeOptions) -> int:
     import uvicorn
 
     settings = Settings()
-    raw_auth = options.auth or settings.auth
     try:
+        raw_auth = options.auth or (
+            read_credentials_file(options.auth_file) if options.auth_file else settings.auth
+        )
         credentials = parse_credentials(raw_auth) if raw_auth else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -278,14 +337,20 @@ def serve(options: ServeOptions) -> int:
         raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
     assistant = Assistant(settings)
     assistant.claim_writer("cecot-rag serve")  # IndexBusy: the CLI says who holds the index, exit 1
-    if credentials is None and options.host not in ("127.0.0.1", "localhost", "::1"):
+    if credentials is None and options.host not in LOOPBACK_HOSTS:
         print(
             f"cecot-rag: warning: serving on {options.host} without --auth; anyone who can reach it "
             "can read, add and delete documents",
             file=sys.stderr,
         )
     setup_logging(options.log_level)
-    app = create_app(settings, assistant=assistant, auth=credentials)
+    loopback = options.host in LOOPBACK_HOSTS
+    app = create_app(
+        settings,
+        assistant=assistant,
+        auth=credentials,
+        trusted_hosts=list(LOOPBACK_HOSTS) if loopback else None,
+    )
     reporter = threading.Thread(
         target=report_startup,
         args=(app.state.service, options, credentials),

@@ -193,9 +193,9 @@ class ChatPage:
             asked = validate_question(text, self.service.settings.max_question_chars)
             self.service.require_ready()
         except (InvalidQuestion, Rejected) as exc:
-            gr.Warning(str(exc))
-            yield messages, gr.skip(), text, state, gr.skip(), gr.skip()
-            return
+            # An error, not a warning and an unchanged chat: API callers (gradio_client) see it fail,
+            # and the invalid text (a lone surrogate, say) is never sent back to the browser.
+            raise gr.Error(str(exc)) from None
         turn = len(state["answers"]) + 1
         earlier: list[Answer] = state["answers"]
         messages = [*messages, {"role": "user", "content": escape_markdown(asked)}]
@@ -295,6 +295,8 @@ class ChatPage:
             [documents_status, *listing],
             concurrency_limit=1,
             api_name="upload",
+            # add_files checks types and origins itself, so a refused file's copy is removed too.
+            preprocess=False,
         )
         gr.on(
             [add_url_button.click, url_box.submit],
@@ -334,18 +336,26 @@ class ChatPage:
         )
         return gr.update(visible=True), question, ""
 
-    def add_files(self, paths: list[str] | None, tracker: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
+    def add_files(
+        self, files: list[dict[str, Any]] | None, tracker: gr.Progress = _PROGRESS
+    ) -> tuple[Any, ...]:
+        """Ingest uploaded files (raw FileData: the upload event skips Gradio's preprocessing)."""
         lines = []
-        for temporary in paths or []:
-            name = Path(temporary).name
+        for file in files or []:
+            file = file if isinstance(file, dict) else {}  # anything else is refused as "not uploaded"
+            temporary = str(file.get("path") or "")
+            name = str(file.get("orig_name") or Path(temporary).name)
             try:
                 self.service.require_ready()
-                with open(temporary, "rb") as upload:
-                    saved = self.service.save_upload(name, upload)
-                report = self.service.ingest_upload(saved, ingest_progress(tracker, name))
-                lines.append(f"**{escape_markdown(saved.name)}**: {report.summary()}")
+                with open(self.service.page_upload(temporary), "rb") as upload:
+                    saved, report = self.service.add_upload(name, upload, ingest_progress(tracker, name))
+                lines.append(f"**{escape_markdown(saved)}**: {report.summary()}")
             except Rejected as exc:
                 lines.append(f"**{escape_markdown(name)}** was not added: {escape_markdown(exc.message)}")
+            finally:
+                # Gradio's copy goes whether or not the file was added: the uploads folder keeps the
+                # only copy, so deleting the document deletes every copy.
+                self.service.discard_page_upload(temporary)
         return "\n\n".join(lines), *self.list_documents()
 
     def add_url(self, url: str, tracker: gr.Progress = _PROGRESS) -> tuple[Any, ...]:

@@ -6,10 +6,17 @@ Routers and the Gradio page stay thin; both call this service, which calls the A
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import logging
+import os
 import re
+import tempfile
 import threading
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -17,15 +24,18 @@ from typing import IO
 from cecot_rag.assistant import Assistant
 from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, is_url
 from cecot_rag.ingest.pipeline import Progress
-from cecot_rag.models import Answer, IngestReport
+from cecot_rag.models import Answer, IngestReport, Passage
+from cecot_rag.store.uploads import PARTIAL_SUFFIX, staged_path
 
 log = logging.getLogger(__name__)
 
 # The loaders' list, sorted into a tuple for str.endswith and for messages.
 UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))
 FEEDBACK_FILE = "feedback.jsonl"
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# Which original name each cleaned upload name belongs to, so two names never share a document.
+UPLOAD_NAMES_FILE = "upload-names.json"
 _COPY_CHUNK = 1 << 16
+_NAME_PUNCTUATION = frozenset("._-")
 
 
 class Rejected(Exception):
@@ -37,15 +47,51 @@ class Rejected(Exception):
         self.message = message
 
 
+def _name_char(char: str) -> str:
+    """Letters, digits and marks of any script stay; anything else (slashes, controls,
+    zero-width and bidi characters, spaces) becomes "_" or, for format characters, nothing."""
+    category = unicodedata.category(char)
+    if char in _NAME_PUNCTUATION or category[0] in "LNM":
+        return char
+    return "" if category == "Cf" else "_"
+
+
 def safe_upload_name(filename: str) -> str:
-    """A plain file name: no folders (either slash), no leading dots, only [A-Za-z0-9._-]."""
-    base = re.split(r"[\\/]", filename or "")[-1]
+    """A plain file name: no folders (either slash), no leading dots, only letters, digits and ._-."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", filename or "")[-1])
+    base = base.rstrip(". ")  # "x.md." and "x.md " name x.md on Windows; never a bare trailing dot
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = _UNSAFE_NAME.sub("_", stem).strip("._-")[:100] or "upload"
-    suffix = _UNSAFE_NAME.sub("", suffix).lower()
+    stem = re.sub("_+", "_", "".join(map(_name_char, stem))).strip("._-")[:100] or "upload"
+    suffix = "".join(c for c in suffix if c.isascii() and c.isalnum()).lower()
     return f"{stem}.{suffix}" if suffix else stem
+
+
+def distinct_upload_name(name: str, original: str) -> str:
+    """`name` with a short hash of the original name, for an original that cleans to a taken name."""
+    digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}-{digest}.{suffix}" if dot else f"{name}-{digest}"
+
+
+def public_source(source: str, documents_dir: Path, uploads_dir: Path) -> str:
+    """A document's source as clients see it: URLs as they are, files without server folders."""
+    if is_url(source):
+        return source
+    path = Path(source).resolve()
+    for root in (uploads_dir.resolve(), documents_dir.resolve()):
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.name
+
+
+@dataclass(frozen=True)
+class PageUploads:
+    """Gradio's upload folder and the set of paths it has received from this app's visitors."""
+
+    folder: Path
+    uploaded: Collection[str]
 
 
 class ChatService:
@@ -61,6 +107,10 @@ class ChatService:
         self._asks = asyncio.BoundedSemaphore(self.max_concurrent_asks)
         self._waiting = 0
         self._feedback_lock = threading.Lock()
+        self._names_lock = threading.Lock()
+        self._upload_lock = threading.Lock()  # stage-and-ingest, one upload at a time
+        # Set when the page is mounted: only files Gradio received from visitors may be ingested.
+        self.page_uploads: PageUploads | None = None
 
     # -- readiness -----------------------------------------------------------------------
     def prepare_index(self) -> None:
@@ -128,19 +178,47 @@ class ChatService:
             )
         return name
 
-    def save_upload(self, filename: str, stream: IO[bytes]) -> Path:
-        """Copy an upload under index_dir/uploads, refusing unsupported types and oversize files.
+    def add_upload(
+        self, filename: str, stream: IO[bytes], progress: Progress | None = None
+    ) -> tuple[str, IngestReport]:
+        """Save an upload and ingest it; returns the stored name and the report.
 
-        A file of the same name replaces the earlier one (and so updates that document).
+        Each upload is received into its own temporary file (mode 0600), so concurrent uploads
+        never share one. Then, one upload at a time, it is staged (uploads/.incoming/NAME) and
+        ingested; the pipeline moves it over uploads/NAME only once its document is committed, so
+        the file on disk always matches the index, and of concurrent uploads of one name the
+        last one ingested wins whole. The same original name updates its document; a different
+        name that cleans to the same one gets a short hash instead (see upload_name).
         """
-        name = self.check_upload_name(filename)
+        self.check_upload_name(filename)
+        name = self.upload_name(filename)
+        partial = self._receive(name, stream)
+        try:
+            with self._upload_lock:
+                staged = staged_path(self.uploads_dir / name)
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                partial.replace(staged)
+                report = self.assistant.ingest([staged], progress=progress)
+                if report.failed:
+                    staged.unlink(missing_ok=True)  # so a later `index rebuild` does not trip on it
+                    raise Rejected(422, f"could not ingest {name}: {report.failed[0].reason}")
+        finally:
+            partial.unlink(missing_ok=True)
+        return name, report
+
+    def _receive(self, name: str, stream: IO[bytes]) -> Path:
+        """Copy the request's file into a fresh hidden temporary file, refusing oversize and empty ones."""
         limit = self.settings.max_upload_bytes
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        target = self.uploads_dir / name
-        partial = target.with_name(f".{name}.partial")
+        # mkstemp: a fresh name per upload, created 0600; ".NAME.*.partial" is what start-up
+        # reconciliation removes if the server is killed while receiving.
+        handle, partial_name = tempfile.mkstemp(
+            prefix=f".{name}.", suffix=PARTIAL_SUFFIX, dir=self.uploads_dir
+        )
+        partial = Path(partial_name)
         written = 0
         try:
-            with partial.open("wb") as out:
+            with os.fdopen(handle, "wb") as out:
                 while chunk := stream.read(_COPY_CHUNK):
                     written += len(chunk)
                     if written > limit:
@@ -148,18 +226,70 @@ class ChatService:
                     out.write(chunk)
             if written == 0:
                 raise Rejected(400, f"{name} is empty")
-            partial.replace(target)
-        finally:
+        except BaseException:
             partial.unlink(missing_ok=True)
-        return target
+            raise
+        return partial
 
-    def ingest_upload(self, path: Path, progress: Progress | None = None) -> IngestReport:
-        """Ingest a saved upload; a file that cannot be read is removed again and refused."""
-        report = self.assistant.ingest([path], progress=progress)
-        if report.failed:
-            path.unlink(missing_ok=True)  # so a later `index rebuild` does not trip on it
-            raise Rejected(422, f"could not ingest {path.name}: {report.failed[0].reason}")
-        return report
+    def upload_name(self, filename: str) -> str:
+        """The stored name for an original name: stable per original, distinct between originals."""
+        name = safe_upload_name(filename)
+        with self._names_lock:
+            owners = self._upload_names()
+            owner = owners.get(name)
+            if owner is None and (self.uploads_dir / name).exists():
+                owner = name  # a file from before the names were kept: it owns its own name
+            if owner is not None and owner != filename:
+                name = distinct_upload_name(name, filename)
+            if owners.get(name) != filename:
+                owners[name] = filename
+                self._save_upload_names(owners)
+        return name
+
+    @property
+    def _upload_names_path(self) -> Path:
+        return self.settings.index_dir / UPLOAD_NAMES_FILE
+
+    def _upload_names(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self._upload_names_path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return {}
+
+    def _save_upload_names(self, owners: dict[str, str]) -> None:
+        path = self._upload_names_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(owners), encoding="utf-8")  # ASCII escapes: any name survives
+        partial.replace(path)
+
+    def page_upload(self, temporary: str) -> Path:
+        """A path the page's upload handler was given, if Gradio received it from a visitor here.
+
+        Gradio's own check is on (see server.app), so a path outside its upload folder never
+        reaches the handler; this also refuses files in that folder that no visitor of this app
+        uploaded (other apps' files, exports, planted files).
+        """
+        uploads = self.page_uploads
+        path = Path(temporary).resolve()
+        if (
+            uploads is None
+            or not path.is_relative_to(uploads.folder.resolve())
+            or not any(Path(p).resolve() == path for p in list(uploads.uploaded))
+        ):
+            raise Rejected(403, "only files uploaded through this page can be added")
+        return path
+
+    def discard_page_upload(self, temporary: str) -> None:
+        """Remove Gradio's copy of a page upload: the uploads folder holds the only kept copy."""
+        uploads = self.page_uploads
+        path = Path(temporary).resolve()
+        if uploads is None or not path.is_relative_to(uploads.folder.resolve()):
+            return
+        path.unlink(missing_ok=True)
+        if path.parent != uploads.folder.resolve():
+            with contextlib.suppress(OSError):  # not empty: another upload shares the folder
+                path.parent.rmdir()
 
     def ingest_url(self, url: str, progress: Progress | None = None) -> IngestReport:
         url = url.strip()
@@ -178,6 +308,31 @@ class ChatService:
             path = Path(source)
             if path.parent.resolve() == self.uploads_dir.resolve():
                 path.unlink(missing_ok=True)
+                self._forget_upload_name(path.name)
+
+    def _forget_upload_name(self, name: str) -> None:
+        with self._names_lock:
+            owners = self._upload_names()
+            if owners.pop(name, None) is not None:
+                self._save_upload_names(owners)
+
+    def public_source(self, source: str) -> str:
+        return public_source(source, self.settings.documents_dir, self.uploads_dir)
+
+    def public_answer(self, answer: Answer) -> Answer:
+        """The answer with every passage's source as clients see it (no server folders)."""
+
+        def public(passage: Passage) -> Passage:
+            return passage.model_copy(update={"source": self.public_source(passage.source)})
+
+        citations = [c.model_copy(update={"passage": public(c.passage)}) for c in answer.citations]
+        return answer.model_copy(
+            update={"citations": citations, "passages": [public(p) for p in answer.passages]}
+        )
+
+    def public_report(self, report: IngestReport) -> IngestReport:
+        failed = [f.model_copy(update={"source": self.public_source(f.source)}) for f in report.failed]
+        return report.model_copy(update={"failed": failed})
 
     # -- feedback ------------------------------------------------------------------------
     @property
