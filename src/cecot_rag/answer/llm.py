@@ -201,7 +201,7 @@ def llamacpp_backend(path: Path, label: str, timeout: float) -> LlamaIndexBacken
         raise GeneratorUnavailable(
             "llama.cpp generators need llama-cpp-python: pip install 'cecot-rag[llm]'"
         ) from error
-    from cecot_rag.answer.local_model import LlamaCppLLM
+    from cecot_rag.answer.llamacpp_llm import LlamaCppLLM
 
     llm = LlamaCppLLM(model_path=str(path), chat_format=_chat_format(path))
     return LlamaIndexBackend(llm, label, f"The local model {path.name}", timeout)
