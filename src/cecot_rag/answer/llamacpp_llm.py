@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +40,36 @@ def load_llama(path: Path, n_ctx: int, chat_format: str | None = None) -> tuple[
         return _models[key]
 
 
-def _new_llama(path: Path, n_ctx: int, chat_format: str | None) -> Any:
-    import llama_cpp
+@contextmanager
+def without_extra_buffers() -> Iterator[None]:
+    """Every llama_cpp.Llama built inside loads without llama.cpp's "extra buffer types".
+
+    Those repack weights for AMX on CPUs that report it; on this kind of machine (a VM reporting
+    AMX) the AMX matrix multiply segfaults in the first llama_decode (llama-cpp-python 0.3.36,
+    any model). Llama() has no argument for it, so its default model parameters are swapped
+    while the block runs (the in-process loader holds _models_lock; the test server wraps its
+    whole run in it).
+    """
     import llama_cpp.llama as llama_module
 
-    # llama.cpp's "extra buffer types" repack weights for AMX on CPUs that report it; on this
-    # kind of machine (a VM reporting AMX) the AMX matrix multiply segfaults in the first
-    # llama_decode (llama-cpp-python 0.3.36). Llama() has no argument for it, so its default
-    # model parameters are swapped for the duration of this constructor (under _models_lock).
     original = llama_module.llama_cpp.llama_model_default_params
 
-    def without_extra_buffers() -> Any:
+    def defaults() -> Any:
         params = original()
         params.use_extra_bufts = False
         return params
 
-    llama_module.llama_cpp.llama_model_default_params = without_extra_buffers
+    llama_module.llama_cpp.llama_model_default_params = defaults
     try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
+def _new_llama(path: Path, n_ctx: int, chat_format: str | None) -> Any:
+    import llama_cpp
+
+    with without_extra_buffers():
         return llama_cpp.Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -65,8 +79,6 @@ def _new_llama(path: Path, n_ctx: int, chat_format: str | None) -> Any:
             verbose=False,
             chat_format=chat_format,
         )
-    finally:
-        llama_module.llama_cpp.llama_model_default_params = original
 
 
 class LlamaCppLLM(CustomLLM):
