@@ -116,7 +116,7 @@ def snapshot(settings: Settings) -> Snapshot:
             pid: str((meta or {}).get("version"))
             for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
-        pending = store.records.get(where={"kind": "pending"})["ids"]
+        pending = [marker.marker for marker in store.pending()]
     finally:
         store.close()
     return Snapshot(records, passages, versions, pending)

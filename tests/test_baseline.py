@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cecot_rag.baseline import NaiveLlamaIndexPipeline
+from cecot_rag.bench.baseline import NaiveLlamaIndexPipeline
 from conftest import ARTICLE
 
 

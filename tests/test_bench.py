@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cecot_rag.bench import parse_sizes, pieces_of, run, run_bench, synthetic_corpus
+from cecot_rag.bench import BenchOptions, parse_sizes, run_bench
+from cecot_rag.bench.corpus import pieces_of, synthetic_corpus
+from cecot_rag.bench.measure import run
+from cecot_rag.errors import UsageError
 
 SIZES = [40, 90]
 
@@ -44,13 +46,16 @@ def test_sizes_must_be_positive_whole_numbers() -> None:
             parse_sizes(bad)
 
 
-def test_bench_command_rejects_bad_sizes_with_usage_status(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("sizes", "repeat", "flag"), [([], 1, "--sizes"), ([0, 5], 1, "--sizes"), ([5], 0, "--repeat")]
+)
+def test_bench_rejects_bad_options_as_usage_errors_before_measuring(
+    tmp_path: Path, sizes: list[int], repeat: int, flag: str
 ) -> None:
-    args = argparse.Namespace(sizes="1k", repeat=1, out=str(tmp_path), quick=True)
-    assert run_bench(args) == 2
-    assert "--sizes" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match=flag):
+        run_bench(BenchOptions(sizes=sizes, repeat=repeat, out=out, quick=True))
+    assert not out.exists()
 
 
 def test_bench_writes_json_markdown_and_plot(smoke: tuple[Path, dict[str, Any]]) -> None:

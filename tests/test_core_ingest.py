@@ -195,7 +195,7 @@ def test_delete_removes_a_document_and_unknown_ids_raise(fresh_assistant: Assist
 
 
 def test_small_chroma_batches_are_respected(fresh_assistant: Assistant) -> None:
-    fresh_assistant.store.batch_size = 3  # far below Chroma's real limit: many upserts per document
+    fresh_assistant.store.chroma.batch_size = 3  # far below Chroma's real limit: many upserts per document
     report = fresh_assistant.ingest([fresh_assistant.settings.documents_dir])
     assert report.passages > 3
     assert len(fresh_assistant.store.all_passage_ids()) == report.passages

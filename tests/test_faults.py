@@ -13,7 +13,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from cecot_rag import Assistant, Settings
 from cecot_rag.maintenance import check_index, rebuild_index
-from cecot_rag.store import IndexError_
+from cecot_rag.store import IndexProblem
 from helpers_reliability import (
     Snapshot,
     assert_consistent,
@@ -212,7 +212,7 @@ def test_index_built_with_another_embedding_model_is_refused_then_rebuilt(tmp_pa
         metadatas=[{"kind": "document", "source": str(source.resolve()), "version": "x", "passages": 1}],
     )
     client.close()
-    with pytest.raises(IndexError_, match=r"embedding_model=.*cecot-rag index rebuild"):
+    with pytest.raises(IndexProblem, match=r"embedding_model=.*cecot-rag index rebuild"):
         Assistant(settings).documents()
     result = rebuild_index(settings)
     assert result.ingest.failed == [] and len(result.ingest.added) == 1

@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cecot_rag.ingest import loaders
-from cecot_rag.ingest.loaders import LoadError, check_url_allowed, load_bytes, load_file, load_url
+from cecot_rag.ingest import fetch, loaders
+from cecot_rag.ingest.fetch import check_url_allowed, load_url
+from cecot_rag.ingest.loaders import LoadError, load_bytes, load_file
 from helpers_reliability import cli_env, run_cli
 from helpers_server import RunningServer, running_server
 
@@ -271,10 +272,10 @@ def test_a_loopback_page_is_fetched_only_when_private_urls_are_allowed(web: str)
 
 def test_a_redirect_to_a_private_address_is_refused(web: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The test server stands in for a public site: only its own host is let through the guard.
-    def guard(url: str, allow_private: bool) -> None:
-        check_url_allowed(url, allow_private=url.startswith(web))
+    def guard(url: str, allow_private: bool, deadline: float | None = None) -> list[str]:
+        return check_url_allowed(url, url.startswith(web), deadline)
 
-    monkeypatch.setattr(loaders, "check_url_allowed", guard)
+    monkeypatch.setattr(fetch, "check_url_allowed", guard)
     with pytest.raises(LoadError, match=r"non-public address \(10\.1\.2\.3\)"):
         load_url(f"{web}/redirect-to-private", timeout=10, max_bytes=MB, allow_private=False)
 

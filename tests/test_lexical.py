@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -41,10 +39,22 @@ def test_numbers_match_with_or_without_digit_grouping() -> None:
     assert [pid for pid, _ in index.search("40000", 5)] == ["p1"]
 
 
-def test_the_index_survives_pickling_with_its_matrix() -> None:
+def restored(index: LexicalIndex) -> LexicalIndex:
+    return LexicalIndex.restore(index.export())
+
+
+def test_an_exported_index_comes_back_with_its_matrix() -> None:
     index = index_of(d1=[("p1", "Bukele and CECOT"), ("p2", "Noboa and Ecuador")])
-    copy = pickle.loads(pickle.dumps(index))
-    assert copy.search("Ecuador", 3) == index.search("Ecuador", 3)
+    copy = restored(index)
+    assert copy.search("Ecuador", 3) == index.search("Ecuador", 3) != []
+    assert copy.idf("cecot") == index.idf("cecot") and copy.idf("zzzz") == index.idf("zzzz")
+
+
+def test_a_state_whose_parts_do_not_fit_is_refused() -> None:
+    state = index_of(d1=[("p1", "Bukele and CECOT"), ("p2", "Noboa and Ecuador")]).export()
+    state.cols = state.cols + len(state.vocabulary)  # term ids past the vocabulary
+    with pytest.raises(ValueError, match="do not fit"):
+        LexicalIndex.restore(state)
 
 
 def test_a_restored_index_changes_exactly_like_the_original() -> None:
@@ -55,9 +65,9 @@ def test_a_restored_index_changes_exactly_like_the_original() -> None:
         "d3": [("p4", "Honduras declared a state of exception and built prisons.")],
     }
     original = index_of(**documents)
-    copy = pickle.loads(pickle.dumps(original))
+    copy = restored(original)
     assert len(copy) == len(original) == 4
-    again = pickle.loads(pickle.dumps(copy))  # a snapshot of a restored, unchanged index
+    again = restored(copy)  # a snapshot of a restored, unchanged index
     for index in (original, copy, again):
         index.remove_document("d1")
         index.add_document("d5", [("p5", "Ecuador builds prisons like CECOT in Guayaquil.")])

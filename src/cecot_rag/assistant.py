@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+if TYPE_CHECKING:  # llama-index is imported only when an adapter is asked for
+    from cecot_rag.llama_index_adapters import CecotQueryEngine, CecotRetriever
+
 
 class InvalidQuestion(ValueError):
     """A question that cannot be asked (empty, too long, control characters)."""
@@ -80,7 +83,7 @@ class Assistant:
             if name == "extractive":
                 self._answerers[name] = ExtractiveAnswerer(
                     self.embedder,
-                    self.store.lexical.idf,
+                    self.store.idf,
                     self.settings.abstain_threshold,
                     self.settings.max_answer_sentences,
                     stored=self.store.sentence_vectors,
@@ -159,12 +162,15 @@ class Assistant:
             {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
         ]
         answerer = self.answerer(generator)
+        # The question's one read of Chroma's revision: from here on (rewriting a follow-up
+        # included) everything reads the store's mirror.
+        self.store.sync()
         query = answerer.rewrite_question(text, turns) if turns else text
         asked = Question(text=text, retrieval_query=query, history=turns)
         if self.store.passage_count() == 0:
             return asked, []
         asked.query_embedding = self.embedder.embed_one(query)
-        passages = self.retriever.retrieve(query, top_k or self.settings.top_k, asked.query_embedding)
+        passages = self.retriever.rank(query, top_k or self.settings.top_k, asked.query_embedding)
         return asked, passages
 
     def ask(
@@ -187,3 +193,17 @@ class Assistant:
         """Text deltas as they are produced, then the final Answer."""
         asked, passages = self.prepare(question, history, top_k, generator)
         yield from self.answerer(generator).stream(asked, passages)
+
+    # -- llama-index -----------------------------------------------------------------------
+    def as_retriever(self, top_k: int | None = None) -> CecotRetriever:
+        """This assistant's retrieval as a llama_index.core.retrievers.BaseRetriever."""
+        # Imported here: llama-index is slow to import and only these two methods need it.
+        from cecot_rag.llama_index_adapters import CecotRetriever
+
+        return CecotRetriever(self, top_k=top_k)
+
+    def as_query_engine(self, top_k: int | None = None, generator: str | None = None) -> CecotQueryEngine:
+        """This assistant's ask as a llama-index query engine (response text: the cited answer)."""
+        from cecot_rag.llama_index_adapters import CecotQueryEngine
+
+        return CecotQueryEngine(self, top_k=top_k, generator=generator)

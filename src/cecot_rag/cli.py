@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: no traceback reaches a user
         from cecot_rag.assistant import InvalidQuestion
         from cecot_rag.locking import IndexBusy
-        from cecot_rag.store import IndexError_
+        from cecot_rag.store import IndexProblem as IndexError_
 
         if isinstance(exc, IndexBusy):
             print(f"cecot-rag: error: {exc}", file=sys.stderr)

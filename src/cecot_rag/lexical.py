@@ -6,6 +6,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -14,6 +15,37 @@ from cecot_rag.text import terms
 
 K1 = 1.2
 B = 0.75
+
+
+@dataclass
+class LexicalState:
+    """A built LexicalIndex as plain arrays and strings: what a snapshot stores."""
+
+    ids: list[str]  # passages, in matrix row order
+    vocabulary: list[str]  # terms, in term id (matrix column) order
+    documents: dict[str, list[str]]  # document id -> its passage ids
+    sizes: np.ndarray  # postings per passage, in ids order
+    cols: np.ndarray  # term ids of the postings laid end to end
+    tf: np.ndarray  # term counts of the postings laid end to end
+    weights: np.ndarray  # the BM25 matrix in compressed sparse column form
+    rows: np.ndarray
+    column_starts: np.ndarray
+    idf: np.ndarray  # per term id
+
+    def validate(self) -> None:
+        """Raise ValueError when the parts do not fit together (a damaged snapshot)."""
+        vocabulary, passages = len(self.vocabulary), len(self.ids)
+        fits = (
+            len(self.sizes) == passages
+            and len(self.cols) == len(self.tf) == int(self.sizes.sum())
+            and len(self.idf) == vocabulary
+            and len(self.column_starts) == vocabulary + 1
+            and len(self.weights) == len(self.rows) == int(self.column_starts[-1])
+            and (not len(self.cols) or (int(self.cols.min()) >= 0 and int(self.cols.max()) < vocabulary))
+            and (not len(self.rows) or (int(self.rows.min()) >= 0 and int(self.rows.max()) < passages))
+        )
+        if not fits:
+            raise ValueError("the lexical index's arrays do not fit together")
 
 
 class LexicalIndex:
@@ -36,24 +68,6 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._ids) if self._packed is not None else len(self._terms)
 
-    def __getstate__(self) -> dict[str, object]:
-        """Picklable with its built matrix (the store caches it on disk for a fast cold start).
-
-        The per-passage postings go out packed in three arrays (100k small array pairs took ~1 s
-        to unpickle) and come back packed: they are only unpacked if a document is added or
-        removed, since searching needs only the built matrix."""
-        with self._lock:
-            if self._dirty:
-                self._build()
-            state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_terms", "_packed")}
-            state["_packed"] = self._packed if self._packed is not None else self._pack()
-            state["_terms"] = {}
-            return state
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
     def _pack(self, ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sizes, term ids, counts) of the passages' postings laid end to end, in ids order
         (default self._ids, the order _build leaves)."""
@@ -75,11 +89,46 @@ class LexicalIndex:
         }
         self._packed = None
 
-    def adopt(self, other: LexicalIndex) -> None:
-        """Take over another index's contents in place (holders of bound methods see them)."""
-        state = other.__getstate__()
+    def export(self) -> LexicalState:
+        """The built index as arrays and strings (the store keeps it in its snapshot).
+
+        The per-passage postings go out packed in three arrays and stay packed in a restored index
+        until a document is added or removed: searching needs only the built matrix."""
         with self._lock:
-            self.__dict__.update(state)
+            if self._dirty:
+                self._build()
+            assert self._matrix is not None  # built above
+            sizes, cols, tf = self._packed if self._packed is not None else self._pack()
+            return LexicalState(
+                ids=list(self._ids),
+                vocabulary=list(self._vocab),
+                documents={doc: list(pids) for doc, pids in self._by_document.items()},
+                sizes=sizes,
+                cols=cols,
+                tf=tf,
+                weights=self._matrix.data,
+                rows=self._matrix.indices,
+                column_starts=self._matrix.indptr,
+                idf=self._idf,
+            )
+
+    @classmethod
+    def restore(cls, state: LexicalState) -> LexicalIndex:
+        """An index equal to the exported one; ValueError if the state does not hold together."""
+        state.validate()
+        index = cls()
+        index._ids = list(state.ids)
+        # The vocabulary's order is its term ids, and the built index shares one dict for both.
+        index._term_ids = {term: i for i, term in enumerate(state.vocabulary)}
+        index._vocab = index._term_ids
+        index._by_document = {doc: list(pids) for doc, pids in state.documents.items()}
+        index._packed = (state.sizes, state.cols, state.tf)
+        index._matrix = sparse.csc_matrix(
+            (state.weights, state.rows, state.column_starts), shape=(len(state.ids), len(state.vocabulary))
+        )
+        index._idf = state.idf
+        index._dirty = False
+        return index
 
     def add_document(self, document_id: str, passages: Sequence[tuple[str, str]]) -> None:
         with self._lock:

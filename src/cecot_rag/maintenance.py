@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +68,7 @@ class RebuildReport:
 
 
 def check_index(settings: Settings, embedder: Embedder | None = None) -> CheckReport:
-    """Verify compatibility, passage counts per committed document and leftovers (raises IndexError_)."""
+    """Verify compatibility, passage counts per committed document and leftovers (raises IndexProblem)."""
     embedder = embedder or embedder_for(settings)
     store = PassageStore(settings, embedder.model_name, embedder.dimension)
     try:
@@ -82,16 +81,9 @@ def _check_store(store: PassageStore) -> CheckReport:
     report = CheckReport(location=store.location)
     records = store.records_by_id()
     report.documents = len(records)
-    found: Counter[tuple[str, str]] = Counter()
-    for _, _, metas in store._scan(None):
-        for meta in metas:
-            meta = meta or {}
-            found[(str(meta.get("document_id", "")), str(meta.get("version", "")))] += 1
-    pending = store.records.get(where={"kind": "pending"}, include=["metadatas"])
-    unfinished = {
-        (str((m or {}).get("document_id", "")), str((m or {}).get("version", "")))
-        for m in pending["metadatas"] or []
-    }
+    found = store.passage_versions()
+    pending = store.pending()
+    unfinished = {(p.document_id, p.version) for p in pending}
     for record in records.values():
         present = found.get((record.document_id, record.version), 0)
         report.passages += present
@@ -110,9 +102,9 @@ def _check_store(store: PassageStore) -> CheckReport:
             f"{count} leftover passages of document {document_id} version {version} ({why}); "
             "readers ignore them and the next ingest removes them"
         )
-    if pending["ids"]:
+    if pending:
         report.problems.append(
-            f"{len(pending['ids'])} unfinished ingest marker(s) ({', '.join(pending['ids'])}); "
+            f"{len(pending)} unfinished ingest marker(s) ({', '.join(p.marker for p in pending)}); "
             "the next ingest cleans them up"
         )
     return report

@@ -34,7 +34,13 @@ class HybridRetriever:
         self.candidates = candidates
 
     def retrieve(self, query: str, top_k: int, query_embedding: np.ndarray | None = None) -> list[Passage]:
-        if self.store.passage_count() == 0:  # brings the store in step with Chroma
+        """Bring the store in step with Chroma, then rank (for a caller that has not synced)."""
+        self.store.sync()
+        return self.rank(query, top_k, query_embedding)
+
+    def rank(self, query: str, top_k: int, query_embedding: np.ndarray | None = None) -> list[Passage]:
+        """The top_k committed passages for the query, best first, as of the store's last sync()."""
+        if self.store.passage_count() == 0:
             return []
         if query_embedding is None:
             query_embedding = self.embedder.embed_one(query)

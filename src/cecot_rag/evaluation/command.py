@@ -53,7 +53,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.generator and args.generator not in assistant.generators():
             available = ", ".join(assistant.generators())
             raise UsageError(f"generator {args.generator!r} is not available; available: {available}")
-        if assistant.store.passage_count() == 0:
+        if assistant.store.is_empty():
             print("cecot-rag: failed: the index holds no passages to evaluate against", file=sys.stderr)
             return EXIT_FAILED
         print(f"Evaluating {len(eval_set.cases)} cases of {eval_set.path} ...", file=sys.stderr)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
+from cecot_rag.stats import percentile
 from cecot_rag.text import fold, terms, words
 
 # Metric names users may gate on, with the direction that counts as better.
@@ -132,16 +133,6 @@ def answer_recall(answer: str, reference: str) -> float | None:
         return None
     present = set(terms(strip_citation_marks(answer)))
     return len(wanted & present) / len(wanted)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def mean(values: Iterable[float | None]) -> float | None:

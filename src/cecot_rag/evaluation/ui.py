@@ -106,7 +106,7 @@ def build_evaluation_tab(assistant: Any) -> None:
             gr.Warning("An evaluation is already running; its report appears here when it ends.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            if assistant.store.passage_count() == 0:
+            if assistant.store.is_empty():
                 gr.Warning("The index holds no documents: add some on the Documents tab first.")
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             eval_set = load_set(resolve_set_path(None))

@@ -1,26 +1,26 @@
-"""Loaders: a file or URL becomes plain text with its title, metadata and page boundaries."""
+"""Loaders: a file or downloaded bytes become plain text with its title, metadata and page boundaries.
+
+Fetching URLs lives in cecot_rag.ingest.fetch.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import re
-import socket
 import time
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlparse
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 MAX_PDF_PAGES = 2000
 MAX_DOCX_UNCOMPRESSED = 100 * 1024 * 1024
-MAX_REDIRECTS = 5
-# Wall-clock budgets: a pathological PDF or a server that drips bytes must not hold an ingest forever.
+# Wall-clock budget: a pathological PDF must not hold an ingest forever.
 MAX_PDF_SECONDS = 120.0
 
 
@@ -302,65 +302,3 @@ def _docx_text(data: bytes) -> tuple[str, str]:
                 title = p.text.strip()
                 break
     return "\n".join(paragraphs), title
-
-
-def check_url_allowed(url: str, allow_private: bool) -> None:
-    """Refuse non-http(s) URLs and, unless allowed, hosts resolving to loopback/private addresses."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https"):
-        raise LoadError(f"only http(s) URLs are allowed, not {parsed.scheme or 'no scheme'}://")
-    if not parsed.hostname:
-        raise LoadError("URL has no host")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parsed.hostname, parsed.port or 80, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise LoadError(f"cannot resolve host {parsed.hostname}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise LoadError(
-                f"refusing to fetch {parsed.hostname}: it resolves to a non-public address "
-                f"({address}); set CECOT_RAG_ALLOW_PRIVATE_URLS=true to allow"
-            )
-
-
-def load_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -> LoadedDocument:
-    import httpx
-
-    current = url
-    # httpx's timeout bounds each read; a server dripping a byte at a time needs a total deadline.
-    deadline = time.monotonic() + timeout
-    try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            for _ in range(MAX_REDIRECTS + 1):
-                check_url_allowed(current, allow_private)
-                with client.stream("GET", current, headers={"User-Agent": "cecot-rag"}) as response:
-                    if response.is_redirect:
-                        current = urljoin(current, response.headers.get("location", ""))
-                        continue
-                    if response.status_code >= 400:
-                        raise LoadError(f"HTTP {response.status_code} from server")
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > max_bytes:
-                        raise LoadError(f"response over the size limit of {max_bytes} bytes")
-                    chunks: list[bytes] = []
-                    size = 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise LoadError(f"response over the size limit of {max_bytes} bytes")
-                        if time.monotonic() > deadline:
-                            raise LoadError(f"timed out after {timeout:g} s")
-                        chunks.append(chunk)
-                    ctype = response.headers.get("content-type", "")
-                    break
-            else:
-                raise LoadError("too many redirects")
-    except httpx.TimeoutException as exc:
-        raise LoadError(f"timed out after {timeout:g} s") from exc
-    except httpx.HTTPError as exc:
-        raise LoadError(f"unreachable ({type(exc).__name__}: {exc})"[:300]) from exc
-    suffix = Path(urlparse(current).path).suffix.lower()
-    return load_bytes(b"".join(chunks), url, suffix if suffix in SUPPORTED_SUFFIXES else "", ctype)

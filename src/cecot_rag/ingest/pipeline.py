@@ -11,13 +11,13 @@ import numpy as np
 
 from cecot_rag.embedding import Embedder
 from cecot_rag.ingest.chunking import chunk_text
+from cecot_rag.ingest.fetch import load_url
 from cecot_rag.ingest.loaders import (
     SUPPORTED_SUFFIXES,
     LoadedDocument,
     LoadError,
     is_url,
     load_file,
-    load_url,
     sha256,
 )
 from cecot_rag.models import FailedSource, IngestReport, Passage
@@ -120,6 +120,7 @@ class IngestPipeline:
                 if not is_url(record.source) and not Path(record.source).exists():
                     self.store.delete_document(record.document_id)
                     report.removed.append(record.document_id)
+        self.store.sync()  # this process's readers (counts, listings) see what was just written
         return report
 
     def _prepare(

@@ -3,6 +3,9 @@
 It is what a user would write from the llama-index quick start: read files, split with the default
 SentenceSplitter, embed with HuggingFaceEmbedding (the same packaged model as cecot-rag), store in
 an embedded Chroma collection, retrieve by similarity. With no LLM, the "answer" is the top passage.
+
+Its llama-index integrations come with the `bench` extra; importing this module without them
+raises MissingExtra, which the command line reports in one line (exit status 2).
 """
 
 from __future__ import annotations
@@ -11,8 +14,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from llama_index.core import Document, SimpleDirectoryReader, StorageContext, VectorStoreIndex
+from llama_index.core import Settings as LlamaSettings
+from llama_index.core.schema import TextNode
+
 from cecot_rag.embedding import resolve_model_path
+from cecot_rag.errors import MissingExtra
 from cecot_rag.settings import PACKAGED_MODEL
+
+try:
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+except ImportError:
+    raise MissingExtra("cecot-rag eval --baseline", "bench") from None
 
 COLLECTION = "naive_baseline"
 
@@ -21,13 +37,6 @@ class NaiveLlamaIndexPipeline:
     """Ingest and retrieve the way the llama-index documentation shows, over persistent Chroma."""
 
     def __init__(self, persist_dir: Path, model_name: str = PACKAGED_MODEL) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-        from llama_index.core import Settings as LlamaSettings
-        from llama_index.core import StorageContext, VectorStoreIndex
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         self.persist_dir = Path(persist_dir)
         self.persist_dir.mkdir(parents=True, exist_ok=True)
         # The only departures from the defaults: no LLM (none is configured offline), the packaged
@@ -41,32 +50,25 @@ class NaiveLlamaIndexPipeline:
         self.vector_store = ChromaVectorStore(chroma_collection=collection)
         self._storage = StorageContext.from_defaults(vector_store=self.vector_store)
         self.index = VectorStoreIndex.from_vector_store(self.vector_store, embed_model=self.embed_model)
-        self._index_cls = VectorStoreIndex
 
     def _insert(self, documents: list[Any]) -> int:
         before = self.vector_store.client.count()
-        self.index = self._index_cls.from_documents(
+        self.index = VectorStoreIndex.from_documents(
             documents, storage_context=self._storage, embed_model=self.embed_model
         )
         return int(self.vector_store.client.count() - before)
 
     def ingest(self, paths: list[Path]) -> int:
         """Read the files with SimpleDirectoryReader and index them; returns the nodes written."""
-        from llama_index.core import SimpleDirectoryReader
-
         documents = SimpleDirectoryReader(input_files=[str(p) for p in paths]).load_data()
         return self._insert(documents)
 
     def ingest_texts(self, texts: list[tuple[str, str]]) -> int:
         """Index (id, text) pairs as Documents; returns the nodes written."""
-        from llama_index.core import Document
-
         return self._insert([Document(text=text, id_=doc_id) for doc_id, text in texts])
 
     def add_embedded(self, passages: list[tuple[str, str, Sequence[float]]]) -> int:
         """Store (id, text, embedding) nodes without embedding them (large benchmark corpora)."""
-        from llama_index.core.schema import TextNode
-
         nodes = [TextNode(id_=pid, text=text, embedding=list(map(float, vec))) for pid, text, vec in passages]
         return len(self.vector_store.add(nodes))
 
