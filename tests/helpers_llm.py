@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cecot_rag import Answer, Assistant
 from cecot_rag.answer.llm import PACKAGED_GEMMA, ChatBackend, Messages, resolve_model_path
-from cecot_rag.answer.verify import MIN_TERMS, GeneratedSentence, Verifier, split_generated
+from cecot_rag.answer.verify import SHORT_ANSWER_TERMS, GeneratedSentence, Verifier, split_generated
 from cecot_rag.text import terms
 from conftest import free_port, stop_process, wait_for_http_ok
 
@@ -141,7 +141,7 @@ def assert_verified(answer: Answer, assistant: Assistant, label: str, survived: 
     assert sentences
     for sentence in sentences:
         verdict = verifier.check(sentence)
-        if not verdict.supported and len(set(terms(sentence.text))) < MIN_TERMS:
+        if not verdict.supported and len(set(terms(sentence.text))) < SHORT_ANSWER_TERMS:
             # A bare answer ("2019.") is a claim together with the question (Verifier.attach).
             claim = GeneratedSentence(f"{answer.question} {sentence.text}", sentence.markers)
             verdict = verifier.check(claim)

@@ -169,6 +169,10 @@ def test_attach_checks_a_bare_answer_together_with_its_question(verifier: Verifi
     assert [e.passage.id for e in supported.evidence] == ["p1"]
     assert not verifier.attach(split_generated("60,000.")[0], "How many inmates can CECOT hold?").supported
     assert not verifier.attach(split_generated("Lima.")[0], "What is the capital of Peru?").supported
+    opened = "When did El Salvador open CECOT?"
+    assert verifier.attach(split_generated("Opened in 2023.")[0], opened).supported
+    assert not verifier.attach(split_generated("Opened in 2021.")[0], opened).supported
+    assert not verifier.attach(split_generated("Opened by Noboa.")[0], opened).supported
 
 
 @settings(max_examples=40, deadline=None)

@@ -25,6 +25,7 @@ MIN_SIMILARITY = 0.55
 MIN_TERM_COVERAGE = 0.75
 MIN_TERMS = 2
 ATTACH_CANDIDATES = 3  # passages tried for a sentence whose markers are ignored
+SHORT_ANSWER_TERMS = 4  # fewer content words: a bare answer, read together with the question
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])+")
@@ -228,14 +229,23 @@ class Verifier:
 
         For a model whose own [n] cannot be trusted: its passages are tried in order of their
         closest sentence, alone and then the best two together (a sentence joining two facts).
-        The first that passes every check of check() becomes the citation. A bare answer ("2019.")
-        is checked as the claim it makes together with the question.
+        The first that passes every check of check() becomes the citation. A short answer that
+        fails alone ("Elected in 2019.") is checked again as the claim it makes together with the
+        question, and then every one of its own words must be in the passage that supports it.
         """
         if not self._sentences:
             return Verdict(False, "the passages have no checkable text")
-        if question and len(set(terms(sentence.text))) < MIN_TERMS:
-            sentence = GeneratedSentence(f"{question} {sentence.text}", sentence.markers)
-        similarities = self._vectors @ self.embedder.embed_one(sentence.text)
+        verdict = self._attach(sentence.text)
+        own = set(terms(sentence.text))
+        if verdict.supported or not question or len(own) >= SHORT_ANSWER_TERMS:
+            return verdict
+        combined = self._attach(f"{question} {sentence.text}")
+        supporting = {e.passage.id for e in combined.evidence}
+        found = set().union(*(s.terms for s in self._sentences if self.passages[s.passage].id in supporting))
+        return combined if combined.supported and own <= found else verdict
+
+    def _attach(self, text: str) -> Verdict:
+        similarities = self._vectors @ self.embedder.embed_one(text)
         ranked: list[int] = []
         for index in np.argsort(-similarities):
             passage = self._sentences[int(index)].passage + 1
@@ -246,7 +256,7 @@ class Verifier:
             candidates.append((ranked[0], ranked[1]))
         verdicts = []
         for markers in candidates:
-            verdict = self.check(GeneratedSentence(sentence.text, markers))
+            verdict = self.check(GeneratedSentence(text, markers))
             if verdict.supported:
                 return verdict
             verdicts.append(verdict)
