@@ -114,11 +114,6 @@ def test_importing_the_bench_package_needs_neither_the_extra_nor_torch() -> None
     assert json.loads(done.stdout) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits for the edges branch: cli.py must build BenchOptions from its flags "
-    "(until then it passes the argparse Namespace to run_bench); remove this mark once merged",
-)
 def test_cli_bench_quick_without_the_extra_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = without("matplotlib", CLI, "bench", "--quick", "--out", str(out))
@@ -126,11 +121,6 @@ def test_cli_bench_quick_without_the_extra_prints_one_line_and_exits_2(tmp_path:
     assert done.stdout == "" and not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits for the edges branch: evaluation/command.py must import "
-    "cecot_rag.bench.baseline (it still imports cecot_rag.baseline); remove this mark once merged",
-)
 def test_cli_eval_baseline_without_the_extra_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     set_path = tmp_path / "tiny.jsonl"
     case = {

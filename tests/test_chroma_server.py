@@ -1,4 +1,5 @@
-"""Scale-out on a real `chroma run` server: replicas share documents, changes show without restart."""
+"""Scale-out on a real `chroma run` server: replicas (in-process and two `cecot-rag serve` processes)
+share documents, changes show without restart."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cecot_rag import Assistant, Settings
 from cecot_rag.assistant import DocumentNotFound
 from cecot_rag.maintenance import check_index, rebuild_index
 from conftest import ARTICLE, free_port
+from helpers_quotes import assert_citation
 from helpers_reliability import ChromaServer, cli_env, run_cli
+from helpers_server import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -146,3 +150,43 @@ def test_a_commit_on_one_replica_keeps_the_version_another_replica_is_still_writ
         f"{document_id}:slowver:00000"
     ]
     assert check_index(first.settings).ok
+
+
+def test_two_serve_processes_on_one_chroma_server_upload_through_one_answer_through_the_other(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    shared = {"chroma_url": chroma.url, "collection": "share_serve"}
+    # The first server ingests the bundled article into the empty collection; the second starts
+    # on a collection that is no longer empty and ingests nothing.
+    with (
+        running_server(tmp_path / "first", **shared) as first,
+        running_server(tmp_path / "second", **shared) as second,
+    ):
+        listed = httpx.get(f"{second.base_url}/api/v1/documents", timeout=60).json()
+        assert [d["title"] for d in listed] == [
+            d["title"] for d in httpx.get(f"{first.base_url}/api/v1/documents", timeout=60).json()
+        ]
+        assert len(listed) == 1
+        uploaded = httpx.post(
+            f"{first.base_url}/api/v1/documents",
+            files={"file": ("zorblat.md", ZORBLAT.encode(), "text/markdown")},
+            timeout=300,
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        added = uploaded.json()["added"]
+        assert len(added) == 1
+        answer = httpx.post(
+            f"{second.base_url}/api/v1/ask",
+            json={"question": "How many cells does the Zorblat annex hold?"},
+            timeout=300,
+        ).json()
+        assert answer["answered"] and "412 cells" in answer["text"]
+        assert answer["citations"][0]["passage"]["document_id"] == added[0]
+        assert_citation(answer["citations"][0], answer["text"])
+        titles = [d["title"] for d in httpx.get(f"{second.base_url}/api/v1/documents", timeout=60).json()]
+        assert "Zorblat annex" in titles and len(titles) == 2
+        question = {"question": "How many inmates can CECOT hold?"}
+        after = httpx.post(f"{second.base_url}/api/v1/ask", json=question, timeout=300).json()
+        assert "40,000" in after["text"]
+        for server in (first, second):
+            assert not (server.index_dir / "chroma").exists(), "server mode must not create a local store"

@@ -6,7 +6,7 @@ from tests.conftest import ARTICLE
 
 from cecot_rag.embedding import Embedder
 from cecot_rag.ingest.chunking import chunk_text
-from cecot_rag.text import sentence_spans, terms, words
+from cecot_rag.text import is_heading, sentence_spans, terms, words
 
 
 def test_sentences_split_on_terminal_punctuation_but_not_abbreviations() -> None:
@@ -63,3 +63,32 @@ def test_chunks_never_cross_page_regions() -> None:
     text = "Page one sentence.\n\nPage two sentence."
     chunks = chunk_text(text, embedder.count_tokens, 200, regions=[(0, 18), (20, len(text))])
     assert [c.text for c in chunks] == ["Page one sentence.", "Page two sentence."]
+
+
+def _word_count(texts: object) -> list[int]:
+    """A stand-in tokenizer (one piece per word) so the chunk boundaries are easy to place."""
+    return [len(t.split()) for t in texts]  # type: ignore[attr-defined]
+
+
+def test_a_heading_opens_the_passage_it_titles_instead_of_ending_the_previous_one() -> None:
+    text = (
+        "The first body sentence has seven words here.\n"
+        "A Heading For The Next Part\n"
+        "The second body sentence also has eight words.\n"
+    )
+    # 8 + 6 words fit in 14; the body sentence after the heading does not.
+    chunks = chunk_text(text, _word_count, 14)
+    assert [c.text for c in chunks] == [
+        "The first body sentence has seven words here.",
+        "A Heading For The Next Part\nThe second body sentence also has eight words.",
+    ]
+
+
+def test_a_heading_inside_a_passage_stays_where_it_is_and_a_label_line_is_no_heading() -> None:
+    text = "Body one is here.\nA Heading\nBody two is here.\nImage credit: Someone Else\nBody three."
+    assert [c.text for c in chunk_text(text, _word_count, 100)] == [text]
+    # "Image credit: ..." ends a chunk like any sentence (a label: value line is not a title).
+    chunks = chunk_text(text, _word_count, 15)
+    assert chunks[-1].text == "Body three."
+    assert is_heading("A Heading") and not is_heading("Image credit: Someone Else")
+    assert not is_heading("Body one is here.")

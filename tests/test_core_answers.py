@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cecot_rag import Answer, Assistant, InvalidQuestion
+from helpers_quotes import EXPECTED_QUOTES, assert_answer_quotes
 
 ARTICLE_FACTS = [
     ("How many inmates can CECOT hold?", "40,000"),
@@ -27,6 +28,8 @@ def assert_citations_are_checkable(answer: Answer) -> None:
         assert f"{citation.quote} [{citation.number}]" in answer.text
     markers = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.text)}
     assert markers == {c.number for c in answer.citations}
+    # Whole sentences of their passages, and for a known question the expected sentence.
+    assert_answer_quotes(answer.question, answer.text, answer.model_dump()["citations"])
 
 
 @pytest.mark.parametrize(("question", "fact"), ARTICLE_FACTS)
@@ -38,6 +41,7 @@ def test_article_facts_come_back_quoted_and_cited(
     assert answer.generator == "extractive"
     assert fact in answer.text
     assert any(fact in c.quote for c in answer.citations)
+    assert question in EXPECTED_QUOTES
     assert_citations_are_checkable(answer)
 
 

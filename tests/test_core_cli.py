@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import json
 import os
 import shutil
@@ -11,6 +13,10 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import DOCUMENTS
+
+from cecot_rag import Assistant
+from cecot_rag.cli import ProgressPrinter
+from helpers_reliability import write_corpus
 
 
 def run_cli(*args: str, index: Path, documents: Path = DOCUMENTS) -> subprocess.CompletedProcess[str]:
@@ -86,3 +92,29 @@ def test_usage_errors_print_one_line_and_exit_2(tmp_path: Path, args: tuple[str,
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "error" in lines[0]
+
+
+def test_version_is_the_installed_package_version(tmp_path: Path) -> None:
+    result = run_cli("--version", index=tmp_path / "index")
+    assert result.stdout.strip() == f"cecot-rag {importlib.metadata.version('cecot-rag')}"
+
+
+def test_progress_bar_shows_the_running_total_of_embedded_passages(
+    fresh_assistant: Assistant, tmp_path: Path
+) -> None:
+    write_corpus(tmp_path / "reports", documents=4)  # 180 sentences: more than one embedding batch
+    printer = ProgressPrinter()
+    printer.enabled = True  # the bar a terminal gets; stderr under pytest is not one
+    increments: list[int] = []
+    with printer:
+        callbacks = printer.callbacks()
+
+        def counted(count: int) -> None:
+            increments.append(count)
+            callbacks.on_passages(count)
+
+        report = fresh_assistant.ingest(
+            [tmp_path / "reports"], progress=dataclasses.replace(callbacks, on_passages=counted)
+        )
+    assert len(increments) > 1
+    assert printer.bar.postfix == f"{report.passages} passages embedded"

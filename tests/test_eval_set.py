@@ -65,7 +65,16 @@ def _ids(cases):
 
 
 def test_minimum_size():
-    assert len(CASES) >= 40, f"only {len(CASES)} cases"
+    assert len(CASES) >= 95, f"only {len(CASES)} cases"
+
+
+def test_enough_conversational_cases():
+    # Issue 12: at least 20 conversational cases on top of the 8 the set had, and follow-ups
+    # the article cannot answer as well as ones it can.
+    with_history = [c for c in CASES if c["history"]]
+    assert len(with_history) >= 28, f"only {len(with_history)} cases with history"
+    assert sum(1 for c in with_history if c["answerable"] is False) >= 3
+    assert sum(1 for c in with_history if c["answerable"] is True) >= 20
 
 
 def test_ids_unique():
@@ -96,6 +105,15 @@ def test_history_shape(case):
         assert isinstance(turn, dict), "history items must be objects"
         assert turn.get("role") in {"user", "assistant"}, f"bad role: {turn.get('role')!r}"
         assert isinstance(turn.get("content"), str) and turn["content"].strip()
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_history_is_a_previous_exchange(case):
+    # A history is whole exchanges: user then assistant, alternating, ending with the reply the
+    # new question follows; a trailing user turn would be a second, unanswered question.
+    roles = [turn.get("role") for turn in case["history"]]
+    expected = ["user", "assistant"] * (len(roles) // 2)
+    assert roles == expected, f"history roles {roles} are not user/assistant exchanges"
 
 
 @pytest.mark.parametrize("case", ANSWERABLE, ids=_ids(ANSWERABLE))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -64,9 +66,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace: Path) -> tuple[int, Path]:
-    """The configured index (empty, so documents_dir is ingested first), gated on an unreachable floor."""
-    with pytest.MonkeyPatch.context() as env:
+def first_run(workspace: Path) -> tuple[int, Path, str]:
+    """The configured index (empty, so documents_dir is ingested first), gated on an unreachable floor.
+
+    Returns the exit status, the JSON report and what was printed on stderr.
+    """
+    stderr = io.StringIO()
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stderr(stderr):
         env.setenv("CECOT_RAG_INDEX_DIR", str(workspace / "index"))
         env.setenv("CECOT_RAG_DOCUMENTS_DIR", str(workspace / "corpus"))
         out = workspace / "first.json"
@@ -81,11 +87,11 @@ def first_run(workspace: Path) -> tuple[int, Path]:
                 "fact_recall=1.0",
             ]
         )
-    return code, out
+    return code, out, stderr.getvalue()
 
 
-def test_a_missed_threshold_exits_1_and_the_report_says_which(first_run: tuple[int, Path]) -> None:
-    code, out = first_run
+def test_a_missed_threshold_exits_1_and_the_report_says_which(first_run: tuple[int, Path, str]) -> None:
+    code, out, _ = first_run
     assert code == 1
     report = read_json(out)
     assert report["failed_thresholds"] == ["fact_recall"]
@@ -94,7 +100,7 @@ def test_a_missed_threshold_exits_1_and_the_report_says_which(first_run: tuple[i
     assert zebra["passed"] is False and zebra["fact_recall"] == 0.0
 
 
-def test_the_json_report_has_metrics_cases_and_settings(first_run: tuple[int, Path]) -> None:
+def test_the_json_report_has_metrics_cases_and_settings(first_run: tuple[int, Path, str]) -> None:
     report = read_json(first_run[1])
     assert set(report["metrics"]) >= {"hit_rate", "mrr", "fact_recall", "answer_f1", "latency_p95_ms"}
     assert report["settings"]["top_k"] == 5 and report["settings"]["documents"] == 1
@@ -115,8 +121,41 @@ def test_a_run_on_the_configured_index_is_kept_for_the_evaluation_tab(
     assert kept["metrics"] == read_json(first_run[1])["metrics"]
 
 
+def test_a_plain_run_says_where_it_kept_its_report(workspace: Path, first_run: tuple[int, Path, str]) -> None:
+    kept = latest_report_path(workspace / "index")
+    assert f"Report kept for the web page's Evaluation tab: {kept}" in first_run[2]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("ids", "refusing to compare: the previous report (set 'set') has no case in common"),
+        ("question", "refusing to compare: the question of case 'capacity' changed"),
+    ],
+)
+def test_compare_refuses_a_report_of_other_cases_before_running(
+    workspace: Path,
+    first_run: tuple[int, Path, str],
+    change: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    previous = read_json(first_run[1])
+    for case in previous["cases"]:
+        if change == "ids":
+            case["id"] = "old-" + case["id"]
+        elif case["id"] == "capacity":
+            case["question"] = "How many guards work at the Blue Lagoon prison?"
+    altered = workspace / f"altered-{change}.json"
+    altered.write_text(json.dumps(previous), encoding="utf-8")
+    argv = ["eval", "--set", str(workspace / "set.jsonl"), "--corpus", str(workspace / "corpus")]
+    assert main([*argv, "--compare", str(altered)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Evaluating" not in captured.err
+
+
 def test_held_thresholds_exit_0_and_compare_lists_deltas(
-    workspace: Path, first_run: tuple[int, Path], capsys: pytest.CaptureFixture[str]
+    workspace: Path, first_run: tuple[int, Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     html = workspace / "second.html"
     code = main(
@@ -172,6 +211,67 @@ def test_corpus_from_set_indexes_the_sets_own_passages_and_runs_the_baseline(
     assert report["metrics"]["hit_rate"] == 1.0  # two passages, top 5: each is retrieved
     assert report["baseline"]["metrics"]["hit_rate"] == 1.0
     assert "baseline" in capsys.readouterr().out
+
+
+def test_a_squad_file_runs_with_its_paragraphs_as_the_corpus(workspace: Path) -> None:
+    context = (
+        "The Blue Lagoon prison can hold 1,200 inmates in its four wings. "
+        "It was opened in 1998 by the regional government after a long public debate."
+    )
+    other = "Visitors may come on Sundays between ten and noon, and lawyers on any weekday."
+    squad = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Blue Lagoon",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "open",
+                                "question": "In what year was the Blue Lagoon prison opened?",
+                                "answers": [{"text": "1998", "answer_start": context.index("1998")}],
+                                "is_impossible": False,
+                            },
+                            {
+                                "id": "closed",
+                                "question": "In what year was the Blue Lagoon prison closed down for good?",
+                                "answers": [],
+                                "plausible_answers": [
+                                    {"text": "1998", "answer_start": context.index("1998")}
+                                ],
+                                "is_impossible": True,
+                            },
+                        ],
+                    },
+                    {
+                        "context": other,
+                        "qas": [
+                            {
+                                "id": "visits",
+                                "question": "On which day may visitors come?",
+                                "answers": [{"text": "Sundays", "answer_start": other.index("Sundays")}],
+                                "is_impossible": False,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = workspace / "squad.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    out = workspace / "squad-report.json"
+    code = main(["eval", "--set", str(path), "--corpus-from-set", "--json", str(out)])
+    report = read_json(out)
+    assert code == 0 and report["set"]["format"] == "squad"
+    assert report["settings"]["documents"] == 2  # one document per paragraph
+    cases = {c["id"]: c for c in report["cases"]}
+    assert cases["open"]["answered"] and cases["open"]["fact_recall"] == 1.0
+    assert cases["open"]["first_quote_fact"] is True
+    assert set(report["metrics"]) >= {"first_quote_fact_recall", "citation_precision_passage"}
+    assert report["metrics"]["abstention_accuracy"] in (0.0, 1.0)  # one impossible question
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cecot_rag.evaluation.comparison import compare
 from cecot_rag.evaluation.dataset import (
     AMNESTY_QA,
     EvalSetError,
@@ -16,8 +17,8 @@ from cecot_rag.evaluation.dataset import (
     project_threshold_items,
     resolve_set_path,
 )
-from cecot_rag.evaluation.metrics import METRICS, parse_thresholds
-from cecot_rag.evaluation.report import compare, format_table, to_html
+from cecot_rag.evaluation.metrics import METRICS, fact_present, parse_thresholds
+from cecot_rag.evaluation.report import format_table, to_html
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +90,81 @@ def test_the_shared_amnesty_qa_set_reads_unchanged() -> None:
     assert 20 < len(loaded.passages()) <= 60
 
 
+SQUAD_CONTEXT = (
+    "Complexity theory classifies problems by difficulty. The class P holds problems solved in "
+    "polynomial time. Whether P equals NP is open."
+)
+
+
+def _squad_file(tmp_path: Path) -> Path:
+    qas = [
+        {
+            "id": "q-p",
+            "question": "Which class holds problems solved in polynomial time?",
+            "answers": [
+                {"text": "The class P", "answer_start": 53},
+                {"text": "P", "answer_start": 63},
+                {"text": "The class P", "answer_start": 53},
+            ],
+            "is_impossible": False,
+        },
+        {
+            "id": "q-pipe",
+            "question": "What is open?",
+            "answers": [
+                {"text": "P | NP", "answer_start": 999},
+                {"text": "Whether P equals NP", "answer_start": 107},
+            ],
+            "is_impossible": False,
+        },
+        {
+            "id": "q-impossible",
+            "question": "Which class holds problems solved in exponential time?",
+            "answers": [],
+            "plausible_answers": [{"text": "The class P", "answer_start": 53}],
+            "is_impossible": True,
+        },
+    ]
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Complexity",
+                "paragraphs": [
+                    {"context": SQUAD_CONTEXT, "qas": qas},
+                    {"context": "A second paragraph without questions of its own.", "qas": []},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_squad_questions_become_cases_with_their_paragraph_as_corpus(tmp_path: Path) -> None:
+    loaded = load_set(_squad_file(tmp_path))
+    assert loaded.format == "squad"
+    by_id = {c.id: c for c in loaded.cases}
+    assert list(by_id) == ["q-p", "q-pipe", "q-impossible"]
+    answerable = by_id["q-p"]
+    # Every distinct gold text is an alternative of the one expected fact.
+    assert answerable.expected_facts == ["The class P|P"] and answerable.answerable
+    # The reference context is the sentence where the answer starts, verbatim.
+    assert answerable.reference_contexts == ["The class P holds problems solved in polynomial time."]
+    assert answerable.set_passages == [SQUAD_CONTEXT]
+    # A "|" inside a gold text is escaped, so it stays one alternative.
+    piped = by_id["q-pipe"]
+    assert piped.expected_facts == ["P \\| NP|Whether P equals NP"]
+    assert fact_present(piped.expected_facts[0], "Is P | NP?")
+    assert not fact_present(piped.expected_facts[0], "NP")
+    assert piped.reference_contexts == ["Whether P equals NP is open."]
+    impossible = by_id["q-impossible"]
+    assert not impossible.answerable and not impossible.expected_facts and not impossible.reference_contexts
+    # The corpus: each paragraph asked about, once.
+    assert loaded.passages() == [SQUAD_CONTEXT]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -96,8 +172,15 @@ def test_the_shared_amnesty_qa_set_reads_unchanged() -> None:
         ('{"prompt": "what?"}\n', "unknown case format"),
         ('{"question": "q", "answerable": "yes"}\n', "'answerable' must be true or false"),
         ('{"question": "q", "answerable": false, "expected_facts": ["x"]}\n', "unanswerable case"),
-        ('{"id": "a", "question": "q"}\n{"id": "a", "question": "r"}\n', "duplicate case ids: a"),
-        ('{"question": "q", "history": [{"role": "bot", "content": "x"}]}\n', "history turn"),
+        (
+            '{"id": "a", "question": "q", "expected_facts": ["x"]}\n'
+            '{"id": "a", "question": "r", "expected_facts": ["y"]}\n',
+            r"bad\.jsonl:2: duplicate case id 'a' \(first on line 1\)",
+        ),
+        (
+            '{"question": "q", "expected_facts": ["x"], "history": [{"role": "bot", "content": "x"}]}\n',
+            r"bad\.jsonl:1: history turn 1",
+        ),
         ("\n", "holds no cases"),
     ],
 )
@@ -164,9 +247,9 @@ def test_compare_gives_metric_deltas_and_the_cases_that_changed_outcome() -> Non
 def test_the_text_table_shows_thresholds_and_failing_cases() -> None:
     table = format_table(_report({"a": True, "b": False}, 0.5))
     assert re.search(r"^fact_recall +0\.500 +>= 0\.800 +FAIL", table, re.MULTILINE)
-    assert re.search(r"^hit_rate +0\.900 +$", table, re.MULTILINE)
+    assert re.search(r"^hit_rate +0\.900$", table, re.MULTILINE)
     assert "1/2 cases passed." in table and "missing: fact" in table
-    assert "Below threshold: fact_recall" in table
+    assert "Thresholds missed: fact_recall 0.500 is below its floor 0.800" in table
 
 
 def test_the_html_report_is_self_contained_and_escapes_case_text() -> None:
@@ -174,4 +257,4 @@ def test_the_html_report_is_self_contained_and_escapes_case_text() -> None:
     assert page.count("<svg") == 2 and "Metrics against thresholds" in page and "Latency per question" in page
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "src=" not in page and "href=" not in page and "http://www.w3.org/2000/svg" in page
-    assert "Below threshold: fact_recall" in page
+    assert "Thresholds missed: fact_recall 0.500 is below its floor 0.800" in page

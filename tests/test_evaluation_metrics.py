@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 from cecot_rag.evaluation.metrics import (
     CaseResult,
     aggregate,
+    alternatives,
     answer_recall,
     below_threshold,
     citation_supported,
+    citation_supported_by_passage,
     fact_present,
     hit_rank,
     normalize,
@@ -85,10 +87,31 @@ def test_a_context_split_across_passages_counts_where_most_of_it_is() -> None:
     assert not text_supports(CONTEXT, f"{tail} Later text.")  # 21 characters
 
 
-def test_citation_supported_by_passage_or_by_quote() -> None:
-    assert citation_supported("Inmates sleep on metal bunks.", f"x {CONTEXT} y", [CONTEXT])
-    assert citation_supported(CONTEXT, "a passage with other words entirely", [CONTEXT[:50]])
-    assert not citation_supported("Bukele was elected.", "Bukele was elected in 2019.", [CONTEXT])
+def test_passage_level_support_counts_any_quote_of_a_passage_holding_the_context() -> None:
+    assert citation_supported_by_passage("Inmates sleep on metal bunks.", f"x {CONTEXT} y", [CONTEXT])
+    assert citation_supported_by_passage(CONTEXT, "a passage with other words entirely", [CONTEXT[:50]])
+    assert citation_supported_by_passage("Bukele was elected.", f"Bukele was elected. {CONTEXT}", [CONTEXT])
+    assert not citation_supported_by_passage("Bukele was elected.", "Bukele was elected in 2019.", [CONTEXT])
+
+
+def test_quote_level_support_judges_the_cited_sentence_only() -> None:
+    other = "Bukele was elected in 2019."
+    # The quote lies inside the context, or holds it, or holds one of its sentences.
+    assert citation_supported(CONTEXT, [CONTEXT])
+    assert citation_supported(f"{CONTEXT[:-1]}, it says.", [CONTEXT[:50]])
+    assert citation_supported(CONTEXT, [f"{other} {CONTEXT}"])
+    # A sentence of the right passage that is not the context does not support.
+    assert not citation_supported(other, [CONTEXT])
+    # A quote holding an expected fact supports even without a matching context.
+    assert citation_supported(other, [CONTEXT], ["2019"])
+    assert not citation_supported(other, [CONTEXT], ["2015|2023"])
+
+
+def test_a_pipe_inside_an_alternative_is_escaped() -> None:
+    assert alternatives("a|b") == ["a", "b"]
+    assert alternatives(r"P \| NP|P vs NP") == ["P | NP", "P vs NP"]
+    assert fact_present(r"P \| NP", "whether P | NP holds")
+    assert not fact_present(r"P \| NP", "whether P holds")
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -143,6 +166,9 @@ def test_aggregate_on_hand_made_cases() -> None:
     assert metrics["mrr"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert metrics["fact_recall"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert metrics["citation_precision"] == pytest.approx(1 / 3)  # 3 citations on answerable cases
+    assert metrics["citation_precision_passage"] == pytest.approx(1 / 3)
+    # The first quote holds an expected fact in the first case only (the third abstained).
+    assert metrics["first_quote_fact_recall"] == pytest.approx(1 / 3)
     assert metrics["citation_recall"] == pytest.approx(1 / 3)
     assert metrics["abstention_accuracy"] == 0.5
     assert metrics["false_abstention_rate"] == pytest.approx(1 / 3)

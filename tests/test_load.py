@@ -7,8 +7,11 @@ Latency figures are printed (run with -s) for the README; nothing here asserts o
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +21,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import ARTICLE, free_port
 from helpers_reliability import cli_env, run_cli
 from helpers_server import RunningServer, running_server
 
@@ -128,7 +131,7 @@ def test_sixteen_gradio_queue_clients_all_get_correct_answers(server: RunningSer
         for turn in range(QUESTIONS_PER_CLIENT):
             question = questions[(index + turn) % len(questions)]
             started = time.perf_counter()
-            outputs = client.predict(question, [], "extractive", api_name="/respond")
+            outputs = client.predict(question, [], "extractive", api_name="/ask")
             results.append((question, reply_text(outputs[0][-1]["content"]), time.perf_counter() - started))
             client.reset_session()
         return results
@@ -136,42 +139,115 @@ def test_sixteen_gradio_queue_clients_all_get_correct_answers(server: RunningSer
     results, elapsed = run_clients(client_run)
     for question, reply, _ in results:
         assert QUESTIONS[question] in reply, reply
-    report("Gradio queue /respond", [latency for *_, latency in results], elapsed)
+    report("Gradio queue /ask", [latency for *_, latency in results], elapsed)
+
+
+def test_page_endpoints_have_fixed_names_and_answer(server: RunningServer) -> None:
+    gradio_client = pytest.importorskip("gradio_client")
+    client = gradio_client.Client(server.base_url + "/", verbose=False)
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    expected = {"/ask", "/clear", "/export", "/feedback", "/upload", "/add_url", "/delete_document"}
+    assert expected | {"/list_documents", "/run_eval"} <= named
+    listing, _ = client.predict(api_name="/list_documents")
+    assert ARTICLE.name in listing and listing.count("<tr>") == 2  # the header row and one document
+
+
+class Tarpit:
+    """A loopback 'LLM endpoint' that accepts connections and never answers until released.
+
+    Questions sent to it hold their ask slot for as long as the test wants, so the server's
+    capacity is full however fast extractive answers are.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # the listener is closed on release
+            while True:
+                connection, _ = self.listener.accept()
+                self.held.append(connection)
+
+    def wait_for(self, count: int, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.held) < count:
+            assert time.monotonic() < deadline, f"only {len(self.held)} of {count} questions reached the LLM"
+            time.sleep(0.05)
+
+    def release(self) -> None:
+        """Refuse from now on and drop the held connections: the held questions fall back at once."""
+        self.listener.close()
+        for connection in self.held:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def held_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Tarpit]]:
+    """A server like `server` (4 answering, 32 waiting) whose LLM endpoint is a tarpit."""
+    tarpit = Tarpit()
+    try:
+        with running_server(
+            tmp_path_factory.mktemp("held"),
+            max_concurrent_asks="4",
+            max_waiting_asks="32",
+            ask_wait_seconds="300",
+            llm_base_url=tarpit.url,
+            llm_model="m",
+            llm_timeout="300",
+        ) as running:
+            yield running, tarpit
+    finally:
+        tarpit.release()
 
 
 def test_overloaded_server_refuses_the_excess_with_503_instead_of_hanging(
-    server: RunningServer, lone_answers: dict[str, str]
+    held_server: tuple[RunningServer, Tarpit],
 ) -> None:
-    burst = 80  # far beyond 4 answering + 32 waiting
+    server, tarpit = held_server
+    slots, line, burst = 4, 32, 80
     question = "How many inmates can CECOT hold?"
+    with httpx.Client(base_url=server.base_url, timeout=120) as client:
+        lone = client.post("/api/v1/ask", json={"question": question}).json()["text"]
+    refusals = threading.Semaphore(0)
 
-    def one(_: int) -> tuple[int, str, float]:
+    def one(generator: str | None) -> tuple[int, str, float]:
         started = time.perf_counter()
-        with httpx.Client(base_url=server.base_url, timeout=300) as client:
-            response = client.post("/api/v1/ask", json={"question": question})
+        with httpx.Client(base_url=server.base_url, timeout=600) as client:
+            response = client.post("/api/v1/ask", json={"question": question, "generator": generator})
         body = response.json()
         text = body["text"] if response.status_code == 200 else str(body.get("detail", body))
+        if response.status_code == 503:
+            refusals.release()
         return response.status_code, text, time.perf_counter() - started
 
-    with ThreadPoolExecutor(burst) as pool:
-        results = list(pool.map(one, range(burst)))
+    with ThreadPoolExecutor(slots + burst) as pool:
+        # Every answering slot is taken by a question waiting on the tarpit: the capacity is
+        # full, so the burst's outcome no longer depends on how fast answers free their slots.
+        holders = [pool.submit(one, "openai") for _ in range(slots)]
+        tarpit.wait_for(slots)
+        burst_results = [pool.submit(one, None) for _ in range(burst)]
+        for _ in range(burst - line):  # the excess is refused at once (a hang fails here)
+            assert refusals.acquire(timeout=120), "the excess was queued instead of refused"
+        tarpit.release()
+        results = [future.result() for future in burst_results]
+        held = [future.result() for future in holders]
     statuses = [status for status, _, _ in results]
-    assert set(statuses) <= {200, 503}
-    # How many get in depends on how fast answers free their slots while the burst arrives (a
-    # cached answer takes milliseconds), so the bounds are: the whole capacity (4 answering + 32
-    # waiting) was used, and beyond it requests were refused rather than queued without limit.
-    assert statuses.count(200) >= 36, "requests were refused while there was room"
-    assert statuses.count(503) >= 1, "the excess was queued instead of refused"
+    assert statuses.count(503) == burst - line
+    assert statuses.count(200) == line, "requests waiting in line were refused"
     for status, body, _ in results:
-        if status == 503:
-            assert "retry shortly" in body
-        else:
-            assert body == lone_answers[question]
+        assert body == lone if status == 200 else "retry shortly" in body
+    assert [status for status, _, _ in held] == [200] * slots  # the held questions fell back
+    assert all("40,000" in text for _, text, _ in held)
     refused = [latency for status, _, latency in results if status == 503]
     answered = [latency for status, _, latency in results if status == 200]
     print(
-        f"\n[load] burst of {burst}: {len(answered)} answered (median {statistics.median(answered):.2f} s), "
-        f"{len(refused)} refused with 503 (median {statistics.median(refused):.2f} s)"
+        f"\n[load] burst of {burst} with {slots} slots held: {len(answered)} answered after waiting "
+        f"(median {statistics.median(answered):.2f} s), {len(refused)} refused with 503 "
+        f"(median {statistics.median(refused):.2f} s)"
     )
     # The server is still healthy afterwards.
     assert httpx.get(f"{server.base_url}/healthz", timeout=60).status_code == 200

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cecot_rag.embedding import Embedder, resolve_model_path
-from cecot_rag.onnx_backend import OnnxEncoder, OnnxUnsupported, model_layout
+from cecot_rag.onnx_backend import OnnxEncoder, OnnxUnsupported, _fingerprint, model_layout
 from cecot_rag.settings import PACKAGED_MODEL
 from conftest import ARTICLE
 
@@ -40,6 +40,30 @@ def test_export_writes_a_verified_model_once(fresh_export: Path) -> None:
     before = (folder / "model.onnx").stat().st_mtime_ns
     OnnxEncoder(Path(resolve_model_path(PACKAGED_MODEL)), cache_dir=fresh_export)
     assert (folder / "model.onnx").stat().st_mtime_ns == before  # reused, not exported again
+
+
+def test_another_install_of_the_same_model_reuses_the_export(fresh_export: Path, tmp_path: Path) -> None:
+    """The cache is keyed by the model files' bytes, not where they are installed."""
+    cache = tmp_path / "cache"
+    shutil.copytree(fresh_export, cache)
+    (folder,) = (cache / "onnx").iterdir()
+    exported = (folder / "model.onnx").stat().st_mtime_ns
+    elsewhere = tmp_path / "another-clone" / "model"
+    shutil.copytree(resolve_model_path(PACKAGED_MODEL), elsewhere, copy_function=shutil.copyfile)
+    encoder = OnnxEncoder(elsewhere, cache_dir=cache)
+    assert encoder.path == folder / "model.onnx"
+    assert [p.name for p in (cache / "onnx").iterdir() if p.is_dir()] == [folder.name]
+    assert (folder / "model.onnx").stat().st_mtime_ns == exported  # not exported again
+
+
+def test_changed_model_files_get_their_own_export_key(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_path(PACKAGED_MODEL), model)
+    before = _fingerprint(model, tmp_path / "cache")
+    assert _fingerprint(model, tmp_path / "other-cache") == before  # the same bytes, the same key
+    config = model / "config.json"
+    config.write_text(config.read_text() + "\n")
+    assert _fingerprint(model, tmp_path / "cache") != before
 
 
 def test_onnx_vectors_and_token_counts_match_sentence_transformers(fresh_export: Path) -> None:

@@ -7,6 +7,7 @@ context, i.e. its own Gradio session.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from cecot_rag.server.page import EXAMPLE_QUESTIONS
-from conftest import ROOT
+from helpers_quotes import EXPECTED_QUOTES
 from helpers_server import RunningServer, running_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -31,8 +32,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 USER, PASSWORD = "journalist", "correct horse"
-SCREENSHOT = ROOT / "docs" / "chat-page.png"
 ANSWER_WAIT_MS = 120_000
+# A finished answer: it cites ([n]) or it abstains. Waiting for "" would pass on an empty bubble.
+FINISHED_ANSWER = re.compile(r"\[\d+\]|do not say")
 HOSTILE_DOCUMENT = """---
 title: Zorblat field notes <script>window.__pwned = "title"</script>
 ---
@@ -53,7 +55,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("page")
-    with running_server(tmp, "--auth", f"{USER}:{PASSWORD}") as running:
+    with running_server(tmp, "--auth", f"{USER}:{PASSWORD}", "--log-level", "info") as running:
         yield running
 
 
@@ -95,7 +97,7 @@ def bot_messages(page: Page) -> object:
     return page.locator('#chat [data-testid="bot"]')
 
 
-def ask_in_page(page: Page, question: str, expected: str) -> object:
+def ask_in_page(page: Page, question: str, expected: str | re.Pattern[str]) -> object:
     """Type a question, send it, and wait for the answer containing `expected`; returns that message."""
     count = bot_messages(page).count()
     page.locator("#question textarea").fill(question)
@@ -103,6 +105,12 @@ def ask_in_page(page: Page, question: str, expected: str) -> object:
     answer = bot_messages(page).nth(count)
     expect(answer).to_contain_text(expected, timeout=ANSWER_WAIT_MS)
     return answer
+
+
+def expect_marked_sentence(page: Page, question: str) -> None:
+    """The first source's <mark> is the article's sentence for the question, not the API's own quote."""
+    card = page.locator("#sources-panel .citation").filter(has=page.locator("#source-1-1"))
+    expect(card.locator("mark")).to_have_text(EXPECTED_QUOTES[question])
 
 
 def api(server: RunningServer) -> httpx.Client:
@@ -118,23 +126,22 @@ def test_answer_shows_linked_marker_and_the_cited_sentence_is_marked(
     quote = expected["citations"][0]["quote"]
     answer = ask_in_page(page, question, "40,000")
 
-    marker = answer.locator('a[href="#source-1"]')
+    marker = answer.locator('a[href="#source-1-1"]')
     expect(marker).to_have_text("[1]")
-    expect(page.locator("#sources-panel #source-1 mark")).to_have_text(quote)
-    expect(page.locator("#sources-panel #source-1")).to_contain_text(
-        expected["citations"][0]["passage"]["title"]
-    )
-    expect(page.locator("#sources-panel #source-1")).to_contain_text("cecot-security-policy-latin-america.md")
-    expect(page.locator("#sources-panel #source-1")).to_contain_text("relevance")
+    assert quote == EXPECTED_QUOTES[question]
+    card = page.locator("#sources-panel .citation").filter(has=page.locator("#source-1-1"))
+    expect_marked_sentence(page, question)
+    expect(card).to_contain_text(expected["citations"][0]["passage"]["title"])
+    expect(card).to_contain_text("cecot-security-policy-latin-america.md")
+    expect(card).to_contain_text("relevance")
+    expect(page.locator("#generator")).to_be_hidden()  # only quoted answers are configured
     uncited = page.locator("#sources-panel details.uncited")
     expect(uncited).to_contain_text("Also retrieved, not cited")
     assert uncited.get_attribute("open") is None, "passages not cited are listed collapsed"
 
     marker.click()  # scrolls to the source instead of navigating
     assert urlparse(page.url).fragment == ""
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
+    expect(card).to_have_class("citation flash")
 
 
 def test_follow_up_question_uses_the_conversation(page: Page) -> None:
@@ -199,11 +206,8 @@ def test_thumbs_up_appends_the_rated_answer_to_the_feedback_log(page: Page, serv
 
 def test_export_downloads_the_conversation_as_markdown_with_sources(page: Page, tmp_path: Path) -> None:
     ask_in_page(page, "How many inmates can CECOT hold?", "40,000")
-    page.locator("#export").click()
-    link = page.locator("#export-file a").first
-    expect(link).to_be_visible(timeout=30_000)
-    with page.expect_download() as download:
-        link.click()
+    with page.expect_download() as download:  # one click: the button holds the file
+        page.locator("#export").click()
     saved = tmp_path / "conversation.md"
     download.value.save_as(saved)
     text = saved.read_text(encoding="utf-8")
@@ -222,7 +226,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
         page.locator("#upload").click()
     chooser.value.set_files(str(document))
     expect(page.locator("#documents-status")).to_contain_text("1 added", timeout=ANSWER_WAIT_MS)
-    cells = page.locator('#documents [data-testid^="cell-"]')
+    cells = page.locator("#documents td")
     expect(cells.filter(has_text="zorblat_notes.md")).to_have_count(1)
     assert (server.index_dir / "uploads" / "zorblat_notes.md").exists()
 
@@ -231,7 +235,7 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
     # The markup in the document is shown as text, never run or fetched.
     expect(answer).to_contain_text("<script>window.__pwned='script'</script>")
     expect(answer).to_contain_text("![tracker](http://198.51.100.7/pixel.png)")
-    expect(page.locator("#sources-panel #source-1")).to_contain_text(
+    expect(page.locator("#sources-panel .citation").first).to_contain_text(
         'Zorblat field notes <script>window.__pwned = "title"'
     )
     expect(page.locator("#sources-panel mark").first).to_contain_text("412 cells")
@@ -244,12 +248,13 @@ def test_uploaded_document_is_answerable_escaped_and_deletable(
     page.locator("#delete-choice input").click()
     page.get_by_role("option", name="Zorblat field notes").click()
     page.locator("#delete").click()
+    page.locator("#confirm-delete").click()
     expect(page.locator("#documents-status")).to_contain_text("Deleted", timeout=60_000)
     expect(cells.filter(has_text="zorblat_notes.md")).to_have_count(0)
     expect(cells.filter(has_text="cecot-security-policy-latin-america.md")).to_have_count(1)
 
     page.get_by_role("tab", name="Chat").click()
-    after = ask_in_page(page, "How many cells did the Zorblat Commission count?", "")
+    after = ask_in_page(page, "How many cells did the Zorblat Commission count?", FINISHED_ANSWER)
     expect(after).not_to_contain_text("412 cells")
 
 
@@ -264,3 +269,8 @@ def test_page_refuses_visitors_without_credentials(browser: object, server: Runn
     finally:
         context.close()
     assert status == 401
+
+
+def test_log_level_info_adds_the_access_log(server: RunningServer) -> None:
+    log = server.log()
+    assert "uvicorn.access" in log and "GET /healthz" in log

@@ -5,6 +5,7 @@ Also the pure parts behind the page (escaping, upload names) and the service's a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -18,8 +19,11 @@ from hypothesis import strategies as st
 
 from cecot_rag import Answer, Assistant
 from cecot_rag.server.app import BasicAuthMiddleware, parse_credentials
+from cecot_rag.server.page import ingest_progress
 from cecot_rag.server.render import answer_markdown, escape_markdown, sources_html
 from cecot_rag.server.service import ChatService, safe_upload_name
+from helpers_quotes import assert_answer_quotes
+from helpers_reliability import write_corpus
 from helpers_server import RunningServer, running_server, serve_command, server_env
 
 USER, PASSWORD = "reader", "s3cret:with-colon"
@@ -78,6 +82,7 @@ def test_ask_returns_an_answer_whose_citation_quotes_its_passage(api: httpx.Clie
     assert citation.number == 1
     assert citation.passage.text[citation.quote_start : citation.quote_end] == citation.quote
     assert "40,000" in citation.quote
+    assert_answer_quotes(answer.question, answer.text, response.json()["citations"])
     assert answer.passages, "the retrieved passages come with the answer"
 
 
@@ -316,12 +321,26 @@ def test_upload_names_never_leave_the_uploads_folder(name: str) -> None:
     assert Path(safe).name == safe
 
 
-def test_ask_slots_refuse_beyond_the_limit_and_free_up_again(bundled_assistant: Assistant) -> None:
+def test_ask_slots_wait_in_a_bounded_line_refuse_beyond_it_and_time_out(bundled_assistant: Assistant) -> None:
     service = ChatService(bundled_assistant, max_concurrent_asks=2)
-    assert service.try_begin_ask() and service.try_begin_ask()
-    assert not service.try_begin_ask()
-    service.end_ask()
-    assert service.try_begin_ask()
+    patient = service.settings.model_copy(update={"max_waiting_asks": 1, "ask_wait_seconds": 600})
+    service.settings = patient
+
+    async def scenario() -> None:
+        assert await service.wait_for_ask_slot() and await service.wait_for_ask_slot()
+        waiter = asyncio.create_task(service.wait_for_ask_slot())
+        await asyncio.sleep(0)  # the waiter joins the line
+        extra = asyncio.create_task(service.wait_for_ask_slot())
+        await asyncio.sleep(0)
+        assert extra.done() and extra.result() is False, "a full line refuses at once"
+        service.end_ask()
+        assert await waiter, "a freed slot goes to the one waiting"
+        service.settings = patient.model_copy(update={"ask_wait_seconds": 0.05})
+        assert not await service.wait_for_ask_slot(), "a wait longer than ask_wait_seconds fails"
+        service.end_ask()
+        assert await service.wait_for_ask_slot()
+
+    asyncio.run(scenario())
 
 
 def test_feedback_lines_carry_question_answer_citations_and_rating(
@@ -337,3 +356,18 @@ def test_feedback_lines_carry_question_answer_citations_and_rating(
     assert lines[0]["question"] == answer.question and lines[0]["answer"] == answer.text
     assert lines[0]["citations"][0]["quote"] == answer.citations[0].quote
     assert lines[0]["timestamp"].endswith("+00:00")
+
+
+def test_page_ingestion_progress_shows_the_running_total_of_embedded_passages(
+    fresh_assistant: Assistant, tmp_path: Path
+) -> None:
+    write_corpus(tmp_path / "reports", documents=4)  # 180 sentences: more than one embedding batch
+    shown: list[str] = []
+
+    def tracker(progress: object, desc: str, unit: str = "steps") -> None:  # gr.Progress's call
+        shown.append(desc)
+
+    report = fresh_assistant.ingest([tmp_path / "reports"], progress=ingest_progress(tracker, "reports"))
+    totals = [int(desc.split(": ")[1].split()[0]) for desc in shown if "passages embedded" in desc]
+    assert len(totals) > 1 and totals == sorted(totals)
+    assert totals[-1] == report.passages

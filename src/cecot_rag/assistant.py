@@ -87,6 +87,8 @@ class Assistant:
                     self.settings.abstain_threshold,
                     self.settings.max_answer_sentences,
                     stored=self.store.sentence_vectors,
+                    # Follow-ups are decided by ranking each reading (prepare() has synced the store).
+                    retrieve=lambda text, vector: self.retriever.rank(text, self.settings.top_k, vector),
                 )
             else:
                 from cecot_rag.answer.generated import make_generated_answerer

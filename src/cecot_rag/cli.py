@@ -1,4 +1,4 @@
-"""The command line: ingest, ask, docs, serve, eval, bench, index. Thin: it calls Assistant."""
+"""The command line: ingest, ask, docs, serve, eval, bench, index, each calling Assistant or its module."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
+from cecot_rag import __version__
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 
@@ -17,8 +19,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cecot-rag", description=__doc__)
-    parser.add_argument("--version", action="version", version="cecot-rag 0.1.0")
+    parser = _Parser(
+        prog="cecot-rag",
+        description=(
+            "Answers questions about CECOT and security policy in Latin America from your documents, "
+            "with every answer's sentences quoted verbatim from numbered, checkable sources."
+        ),
+        epilog="`cecot-rag serve` opens the chat page; `cecot-rag COMMAND --help` lists a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"cecot-rag {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ingest = commands.add_parser("ingest", help="ingest files, folders or URLs (default: documents_dir)")
@@ -41,25 +50,42 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=7860)
     serve.add_argument("--auth", default=None, help="USER:PASSWORD protecting page and API")
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        default="warning",
+        help="server log detail (default warning; info adds one access-log line per request)",
+    )
 
     evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
     evaluate.add_argument(
-        "--set", dest="eval_set", default=None, help="JSONL or JSON set (default eval/cecot.jsonl)"
+        "--set", dest="eval_set", type=Path, default=None, help="JSONL or JSON set (default eval/cecot.jsonl)"
     )
-    evaluate.add_argument("--corpus", default=None, help="ingest DIR into a temporary index instead")
+    evaluate.add_argument(
+        "--corpus", type=Path, default=None, help="ingest DIR into a temporary index instead"
+    )
     evaluate.add_argument("--corpus-from-set", action="store_true", help="index the set's own passages")
     evaluate.add_argument("--top-k", type=_positive_int, default=None)
-    evaluate.add_argument("--json", dest="json_out", default=None, metavar="OUT")
-    evaluate.add_argument("--html", dest="html_out", default=None, metavar="OUT")
+    evaluate.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT")
+    evaluate.add_argument("--html", dest="html_out", type=Path, default=None, metavar="OUT")
     evaluate.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE")
-    evaluate.add_argument("--compare", default=None, metavar="PREVIOUS.json")
+    evaluate.add_argument("--compare", type=Path, default=None, metavar="PREVIOUS.json")
     evaluate.add_argument("--baseline", action="store_true", help="also run a naive llama-index pipeline")
     evaluate.add_argument("--generator", default=None)
+    evaluate.add_argument(
+        "--check-set", type=Path, default=None, metavar="FILE", help="validate a set without running it"
+    )
+    evaluate.add_argument(
+        "--csv", dest="csv_out", type=Path, default=None, metavar="OUT", help="one row per case"
+    )
+    evaluate.add_argument("-v", "--verbose", action="store_true", help="show whole answers of failing cases")
 
     bench = commands.add_parser("bench", help="speed benchmark beside a naive llama-index pipeline")
     bench.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes in passages")
     bench.add_argument("--repeat", type=_positive_int, default=3)
-    bench.add_argument("--out", default="benchmarks/results/latest", help="folder for JSON, Markdown, PNG")
+    bench.add_argument(
+        "--out", type=Path, default="benchmarks/results/latest", help="folder for JSON, Markdown, PNG"
+    )
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
 
     index = commands.add_parser("index", help="index maintenance")
@@ -106,24 +132,61 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "eval":
-        from cecot_rag.evaluation.command import run_eval
-
-        return run_eval(args)
-    if args.command == "bench":
-        from cecot_rag.bench import run_bench
-
-        return run_bench(args)
-    if args.command == "serve":
-        from cecot_rag.server.app import serve
-
-        return serve(args)
-    if args.command == "index":
-        from cecot_rag.maintenance import run_index_command
-
-        return run_index_command(args)
-    handler = {"ingest": _ingest, "ask": _ask, "docs": _docs}[args.command]
+    handler = {
+        "ingest": _ingest,
+        "ask": _ask,
+        "docs": _docs,
+        "serve": _serve,
+        "eval": _eval,
+        "bench": _bench,
+        "index": _index,
+    }[args.command]
     return handler(args)
+
+
+# The commands with a module of their own get typed options; argparse stays in this file.
+def _serve(args: argparse.Namespace) -> int:
+    from cecot_rag.server.app import ServeOptions, serve
+
+    return serve(ServeOptions(host=args.host, port=args.port, auth=args.auth, log_level=args.log_level))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from cecot_rag.evaluation.command import EvalOptions, run_eval
+
+    return run_eval(
+        EvalOptions(
+            eval_set=args.eval_set,
+            corpus=args.corpus,
+            corpus_from_set=args.corpus_from_set,
+            top_k=args.top_k,
+            json_out=args.json_out,
+            html_out=args.html_out,
+            fail_under=tuple(args.fail_under),
+            compare=args.compare,
+            baseline=args.baseline,
+            generator=args.generator,
+            check_set=args.check_set,
+            csv_out=args.csv_out,
+            verbose=args.verbose,
+        )
+    )
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from cecot_rag.bench import BenchOptions, parse_sizes, run_bench
+
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return run_bench(BenchOptions(sizes=sizes, repeat=args.repeat, out=args.out, quick=args.quick))
+
+
+def _index(args: argparse.Namespace) -> int:
+    from cecot_rag.maintenance import run_index_command
+
+    return run_index_command(args.action)
 
 
 def _assistant() -> Any:
@@ -204,9 +267,8 @@ def _docs(args: argparse.Namespace) -> int:
     if not documents:
         print("The index holds no documents. Run `cecot-rag ingest` to add some.")
     for doc in documents:
-        print(
-            f"{doc.document_id}  {doc.passages:5d} passages  {doc.ingested_at}  {doc.title}\n    {doc.source}"
-        )
+        passages = f"{doc.passages:5d} passage{'s' if doc.passages != 1 else ' '}"
+        print(f"{doc.document_id}  {passages}  {doc.ingested_at}  {doc.title}\n    {doc.source}")
     return EXIT_OK
 
 
@@ -216,6 +278,7 @@ class ProgressPrinter:
     def __init__(self) -> None:
         self.bar: Any = None
         self.enabled = sys.stderr.isatty()
+        self.embedded = 0  # the pipeline reports increments; the bar shows their running total
 
     def __enter__(self) -> ProgressPrinter:
         return self
@@ -241,8 +304,9 @@ class ProgressPrinter:
         self.bar.set_postfix_str(source[-40:])
 
     def _on_passages(self, count: int) -> None:
+        self.embedded += count
         if self.bar is not None:
-            self.bar.set_postfix_str(f"{count} passages embedded")
+            self.bar.set_postfix_str(f"{self.embedded} passages embedded")
 
 
 if __name__ == "__main__":

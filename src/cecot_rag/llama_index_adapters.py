@@ -11,7 +11,7 @@ worker thread: retrieval and answering are CPU work on the local model and index
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -22,8 +22,20 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from cecot_rag.models import Answer, Citation, Passage
 
-if TYPE_CHECKING:
-    from cecot_rag.assistant import Assistant
+
+class Asks(Protocol):
+    """What the adapters need of an Assistant (a Protocol, so this module does not import assistant.py)."""
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]: ...
+
+    def ask(
+        self,
+        question: str,
+        history: Any = None,
+        top_k: int | None = None,
+        generator: str | None = None,
+    ) -> Answer: ...
+
 
 # Offsets, ids and scores locate a passage for a program; an LLM prompt or an embedding of the
 # node is better off with only the title, source and page beside the text.
@@ -92,7 +104,7 @@ class CecotRetriever(BaseRetriever):
     """cecot-rag's hybrid retrieval (dense + lexical, fused) as a llama-index retriever."""
 
     def __init__(
-        self, assistant: Assistant, top_k: int | None = None, callback_manager: CallbackManager | None = None
+        self, assistant: Asks, top_k: int | None = None, callback_manager: CallbackManager | None = None
     ) -> None:
         super().__init__(callback_manager=callback_manager)
         self._assistant = assistant
@@ -111,7 +123,7 @@ class CecotQueryEngine(BaseQueryEngine):
 
     def __init__(
         self,
-        assistant: Assistant,
+        assistant: Asks,
         top_k: int | None = None,
         generator: str | None = None,
         callback_manager: CallbackManager | None = None,

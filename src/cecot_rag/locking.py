@@ -76,6 +76,12 @@ class WriterLock:
         return handle
 
 
+def holds_writer_lock(index_dir: Path) -> bool:
+    """Whether this process holds the writer lock of the embedded index in index_dir."""
+    with _HELD_LOCK:
+        return (index_dir / LOCK_NAME).resolve() in _HELD
+
+
 def _describe(content: str) -> str:
     try:
         info = json.loads(content)

@@ -7,7 +7,6 @@ re-ingesting the source recorded for every document.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -21,8 +20,6 @@ from cecot_rag.locking import WriterLock
 from cecot_rag.models import IngestReport
 from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore, make_client
-
-UPLOADS = "uploads"
 
 
 @dataclass
@@ -130,8 +127,8 @@ def recorded_sources(settings: Settings) -> tuple[list[str], str]:
         if sources is not None:
             return sources, "the damaged index file (read directly)"
     fallback = [str(settings.documents_dir)]
-    if (settings.index_dir / UPLOADS).is_dir():
-        fallback.append(str(settings.index_dir / UPLOADS))
+    if (settings.uploads_dir).is_dir():
+        fallback.append(str(settings.uploads_dir))
     return fallback, "documents_dir and uploads (the document records were unreadable)"
 
 
@@ -218,10 +215,10 @@ def rebuild_index(settings: Settings, echo: Any = None) -> RebuildReport:
         lock.release()
 
 
-def run_index_command(args: argparse.Namespace) -> int:
+def run_index_command(action: str) -> int:
     """`cecot-rag index check` (exit 1 when problems are found) and `cecot-rag index rebuild`."""
     settings = Settings()
-    if args.action == "check":
+    if action == "check":
         lock = WriterLock(settings.index_dir)
         if not settings.chroma_url:
             lock.acquire("index check")  # a second process must not open an index being written

@@ -50,6 +50,11 @@ class Answer(BaseModel):
     notice: str | None = Field(
         default=None, description="Something the user should know, e.g. the LLM was unreachable."
     )
+    evidence_score: float | None = Field(
+        default=None,
+        description="The evidence score the answerer compared with abstain_threshold to answer or "
+        "abstain (None when the answerer does not score evidence).",
+    )
 
 
 class FailedSource(BaseModel):
@@ -64,14 +69,6 @@ class IngestReport(BaseModel):
     removed: list[str] = Field(default_factory=list)
     failed: list[FailedSource] = Field(default_factory=list)
     passages: int = 0
-
-    def merge(self, other: IngestReport) -> None:
-        self.added += other.added
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.removed += other.removed
-        self.failed += other.failed
-        self.passages += other.passages
 
     def summary(self) -> str:
         return (

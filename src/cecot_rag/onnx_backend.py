@@ -3,8 +3,9 @@
 Importing torch, transformers and sentence-transformers costs several seconds and hundreds of MB
 in every process that answers a question; onnxruntime and tokenizers cost a fraction of a second.
 The ONNX graph is exported once per machine from the local model files (torch is only needed for
-that export, never a download) into a cache directory, then checked against sentence-transformers
-on probe sentences: if the vectors differ, the export is refused and torch is used instead.
+that export, never a download) into a cache directory keyed by the files' content, then checked
+against sentence-transformers on probe sentences: if the vectors differ, the export is refused and
+torch is used instead.
 """
 
 from __future__ import annotations
@@ -73,14 +74,47 @@ def model_layout(model_dir: Path) -> tuple[str, int]:
     return mode, max_len
 
 
-def _fingerprint(model_dir: Path) -> str:
-    """Identifies the model files cheaply (paths, sizes, modification times), not their bytes."""
-    parts = [EXPORT_VERSION, str(model_dir.resolve())]
-    for path in sorted(model_dir.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            parts.append(f"{path.relative_to(model_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+def _stat_key(model_dir: Path, files: list[Path]) -> str:
+    """Where the files are, their sizes and modification times: cheap, and unique per copy."""
+    parts = [str(model_dir.resolve())]
+    for path in files:
+        stat = path.stat()
+        parts.append(f"{path.relative_to(model_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _fingerprint(model_dir: Path, cache_dir: Path) -> str:
+    """Identifies the model by its files' bytes, so every copy of one model shares one export.
+
+    Hashing ~90 MB costs about 0.3 s, so the hash is remembered in the cache keyed by the files'
+    paths, sizes and times: a later start of the same install only reads the folder listing.
+    """
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    key = _stat_key(model_dir, files)
+    memo_path = cache_dir / "onnx-content-hashes.json"  # beside onnx/, whose folders are exports
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+        return memo[key]
+    digest = hashlib.sha256(EXPORT_VERSION.encode())
+    for path in files:
+        digest.update(f"\n{path.relative_to(model_dir).as_posix()}\n".encode())
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    fingerprint = digest.hexdigest()[:16]
+    memo = {**(memo if isinstance(memo, dict) else {}), key: fingerprint}
+    try:  # a read-only cache only costs the hash again next time
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".hashes-", dir=memo_path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(memo, out)
+        os.replace(tmp, memo_path)
+    except OSError:
+        pass
+    return fingerprint
 
 
 def _export(model_dir: Path, target: Path) -> None:
@@ -169,14 +203,20 @@ class OnnxEncoder:
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
 
     def _onnx_file(self, cache_dir: Path) -> Path:
-        folder = cache_dir / "onnx" / f"{self.model_dir.name}-{_fingerprint(self.model_dir)}"
+        folder = cache_dir / "onnx" / f"{self.model_dir.name}-{_fingerprint(self.model_dir, cache_dir)}"
         path, verified = folder / "model.onnx", folder / "verified.json"
         if path.is_file() and verified.is_file():
             return path
         with _EXPORT_LOCK:
+            if path.is_file() and verified.is_file():  # another thread exported it meanwhile
+                return path
             try:
                 if not path.is_file():
-                    log.info("exporting %s to ONNX once (into %s)", self.model_dir, folder)
+                    log.info(
+                        "exporting the embedding model to ONNX, once per machine (about half a minute; "
+                        "into %s)",
+                        folder,
+                    )
                     _export(self.model_dir, path)
                 cosine = self._check_against_torch(path)
                 if cosine < MIN_PROBE_COSINE:

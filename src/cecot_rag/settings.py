@@ -25,6 +25,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CECOT_RAG_", extra="ignore")
 
+    @property
+    def uploads_dir(self) -> Path:
+        """Where files uploaded through the page or REST are kept (ingestion reads them from there)."""
+        return self.index_dir / "uploads"
+
     documents_dir: Path = Path("documents")
     index_dir: Path = Path("index")
     chroma_url: str | None = Field(

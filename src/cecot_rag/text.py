@@ -276,3 +276,113 @@ def terms(text: str) -> list[str]:
     tokens = [w.replace("'s", "") for w in words(text)]
     tokens = [w for w in tokens if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
     return _stemmer().stemWords(tokens) if tokens else []
+
+
+# -- helpers for the answerer: numbers, names, headings ------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = frozenset(
+    [
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "dozen",
+        "dozens",
+        "hundreds",
+        "thousands",
+        "millions",
+        "half",
+        "percent",
+    ]
+)
+_TOKEN = re.compile(r"[\w’'-]+")
+_MONTHS = frozenset(
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ]
+)
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers written with digits, digit groups removed ('40,000' -> '40000', '0.6' stays)."""
+    return {re.sub(r"(?<=\d),(?=\d{3}\b)", "", m) for m in _NUMBER.findall(text)}
+
+
+def has_quantity(text: str) -> bool:
+    """Whether text states an amount: a number in digits or in words ('two', 'thousands')."""
+    return bool(_NUMBER.search(text)) or any(
+        part in _NUMBER_WORDS for w in words(text) for part in w.split("-")
+    )
+
+
+def has_date(text: str) -> bool:
+    """Whether text names a year, a decade or a month."""
+    return bool(re.search(r"\b(1[0-9]|20)\d\d(s|’s|'s)?\b", text)) or any(w in _MONTHS for w in words(text))
+
+
+def names(text: str) -> list[str]:
+    """Runs of capitalised words ('Xiomara Castro', 'Lima'), without a sentence's capitalised first word.
+
+    A sentence's first word is capitalised whatever it is, so it counts only as part of a run
+    ('Nayib Bukele entered ...').
+    """
+    found = []
+    for span in sentence_spans(text):
+        tokens = list(_TOKEN.finditer(text, span.start, span.end))
+        run: list[str] = []
+        for i, token in enumerate([*tokens, None]):
+            word = token.group() if token else ""
+            capital = bool(word) and word[0].isupper() and fold(word) not in STOPWORDS
+            opener = i == 0 and not (len(tokens) > 1 and tokens[1].group()[0].isupper())
+            # Punctuation between two capitalised words ends a name: "Honduras, President ...".
+            joined = token is not None and i > 0 and not text[tokens[i - 1].end() : token.start()].strip()
+            if run and not (capital and joined):
+                found.append(" ".join(run))
+                run = []
+            if capital and not opener:
+                run.append(word)
+    return found
+
+
+def stem_prefix(word: str) -> str:
+    """A word's first six letters: 'Honduran' and 'Honduras' share theirs, 'Ecuador' and 'Peru' not."""
+    return fold(word)[:6]
+
+
+def is_heading(text: str) -> bool:
+    """A title line: short, no closing punctuation, not a 'label: value' line ('Image credit: X')."""
+    line = text.strip()
+    return (
+        bool(line)
+        and len(words(line)) <= 12
+        and line[-1] not in ".!?…:;,\"'”’)]"
+        and ":" not in line
+        and line[0].isupper()
+    )

@@ -1,48 +1,35 @@
 """The default answerer: quotes the sentences of the retrieved passages that answer the question.
 
 No language model: each answer sentence is a verbatim sentence of a passage followed by its [n],
-so a citation can never point at a passage that does not say it. Evidence below a calibrated
-score means abstention.
+so a citation can never point at a passage that does not say it. The steps, each in its module:
+
+1. follow-up or not (answer/followup.py): which reading of the question retrieval uses;
+2. evidence (answer/scoring.py): every candidate sentence gets features and a fitted logistic
+   score; below `abstain_threshold` for the best one there is no answer;
+3. choice (answer/select.py): answer, near miss ("The documents do not say this for 2023; what
+   they do say: ... [1]", answered=False) or abstention, and which further sentences answer a part
+   of the question the first does not.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from cecot_rag.answer.base import Evidence, Question, abstention, number_citations
-from cecot_rag.answer.followup import retrieval_query
+from cecot_rag.answer.base import Question, abstention, number_citations
+from cecot_rag.answer.followup import Reading, decide_reading
+from cecot_rag.answer.question import Asked, read_question
+from cecot_rag.answer.scoring import Candidate, candidates, evidence_score, featurize, relevance, term_weights
+from cecot_rag.answer.select import Choice, choose
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Answer, Passage
-from cecot_rag.text import sentence_spans, terms, words
+from cecot_rag.text import is_heading
 
-# Evidence score of a sentence = weighted sum of: its similarity to the question, the similarity
-# of the sentence together with the one before it (the normalised sum of their vectors: context a
-# lone sentence lacks: "There are no family visits" needs "Inmates are held in ..."), the
-# IDF-weighted share of question terms it contains, and its passage's similarity. Fitted on
-# eval/cecot.jsonl (fact recall + abstention accuracy) with a plateau of neighbouring weights
-# scoring the same, not a single sharp optimum.
-SENTENCE_WEIGHT = 0.4
-WINDOW_WEIGHT = 0.2
-COVERAGE_WEIGHT = 0.2
-PASSAGE_WEIGHT = 0.1
-# A number the question names (a year, a count) that a sentence and its context lack makes that
-# sentence weak evidence: "the homicide rate in 2023" is not answered by the rate in 2015.
-MISSING_NUMBER_FACTOR = 0.8
-KEEP_RATIO = 0.85  # further answer sentences must score at least this share of the best one
-WINDOW_CANDIDATES = 12  # sentences leading on the other terms, the only ones scored in full
-MIN_SENTENCE_WORDS = 4
-
-
-@dataclass(frozen=True)
-class ScoredSentence:
-    evidence: Evidence
-    text: str
-    score: float
-    dense: float
-    coverage: float
+_POSSESSIVE = re.compile(r"['’]s$")
+Retrieve = Callable[[str, np.ndarray], list[Passage]]
 
 
 class ExtractiveAnswerer:
@@ -55,76 +42,68 @@ class ExtractiveAnswerer:
         threshold: float,
         max_sentences: int = 3,
         stored: Callable[[list[str], str], dict[str, np.ndarray]] | None = None,
+        retrieve: Retrieve | None = None,
     ) -> None:
-        """stored(passage_ids, model name): sentence vectors saved at ingestion, if any."""
+        """stored(passage_ids, model name): sentence vectors saved at ingestion, if any.
+        retrieve(text, vector): passages for a reading of a follow-up (see answer/followup.py)."""
         self.embedder = embedder
         self.stored = stored
         self.idf = idf
         self.threshold = threshold
         self.max_sentences = max_sentences
+        self.retrieve = retrieve
 
     def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
-        return retrieval_query(text, history)
+        return decide_reading(text, history, lambda reading: self._evidence(text, history, reading)).query
 
-    def score_sentences(self, question: Question, passages: list[Passage]) -> list[ScoredSentence]:
-        """The most promising sentences of the passages with their evidence scores, best first.
+    def _evidence(self, text: str, history: list[dict[str, str]], reading: Reading) -> float:
+        """How well a reading of the question is answered: the evidence score of the sentence the
+        answerer would quote first (at least the threshold when it would answer, 0 without one)."""
+        if self.retrieve is None:
+            return 0.0
+        vector = self.embedder.embed_cached([reading.query])[0]
+        question = Question(text, reading.query, history, vector)
+        choice = self.choose(question, self.retrieve(reading.query, vector))
+        if not choice.chosen or not choice.answered:
+            return 0.0
+        score = evidence_score(choice.chosen[0])
+        return max(score, self.threshold)
+
+    def score_sentences(self, question: Question, passages: list[Passage]) -> list[Candidate]:
+        """Every candidate sentence of the passages with its evidence score, best first.
 
         Sentence vectors come from the store when ingestion saved them (the usual case), else
         they are embedded now. A window's vector is the normalised sum of its two sentences'.
         """
-        candidates: list[tuple[Passage, int, int, str, str]] = []
-        previous: dict[str, str] = {}  # sentence -> the sentence before it (its window's other half)
-        sentences_of: dict[str, list[str]] = {}  # passage id -> its sentences, as passage_sentences()
-        for passage in passages:
-            spans = sentence_spans(passage.text)
-            sentences = sentences_of[passage.id] = [passage.text[s.start : s.end] for s in spans]
-            for i, (span, sentence) in enumerate(zip(spans, sentences, strict=True)):
-                # Questions (often headings) are never answers.
-                if len(words(sentence)) >= MIN_SENTENCE_WORDS and not sentence.endswith("?"):
-                    window = passage.text[spans[max(0, i - 1)].start : span.end]
-                    candidates.append((passage, span.start, span.end, sentence, window))
-                    if i:
-                        previous[sentence] = sentences[i - 1]
-        if not candidates:
+        found, sentences_of = candidates(passages)
+        if not found:
             return []
         query_vec = question.query_embedding
         if query_vec is None:
             query_vec = self.embedder.embed_one(question.retrieval_query)
         vectors = self._sentence_vectors(sentences_of)
-        needed = dict.fromkeys([c[3] for c in candidates] + list(previous.values()))
+        needed = dict.fromkeys(s for texts in sentences_of.values() for s in texts)
         missing = [t for t in needed if t not in vectors]
         if missing:
             vectors.update(zip(missing, self.embedder.embed_cached(missing), strict=True))
-        similarity = {t: float(v @ query_vec) for t, v in vectors.items()}
-        weights = self._term_weights(question)
-        total = sum(weights.values()) or 1.0
-        partial: list[tuple[float, float]] = []  # (score without the window term, coverage)
-        for passage, _, _, sentence, _ in candidates:
-            present = set(terms(sentence))
-            coverage = sum(w for t, w in weights.items() if t in present) / total
-            score = (
-                SENTENCE_WEIGHT * similarity[sentence]
-                + COVERAGE_WEIGHT * coverage
-                + PASSAGE_WEIGHT * (passage.similarity or 0.0)
-            )
-            partial.append((score, coverage))
-        leading = sorted(range(len(candidates)), key=lambda i: -partial[i][0])[:WINDOW_CANDIDATES]
-        asked_numbers = {w for w in words(question.text) if w.isdigit()}
-        scored = []
-        for i in leading:
-            passage, start, end, sentence, window = candidates[i]
-            window_vec = vectors[sentence] + (vectors[previous[sentence]] if sentence in previous else 0.0)
-            window_similarity = float(window_vec @ query_vec) / max(float(np.linalg.norm(window_vec)), 1e-12)
-            score = partial[i][0] + WINDOW_WEIGHT * window_similarity
-            if asked_numbers - set(words(window)):
-                score *= MISSING_NUMBER_FACTOR
-            scored.append(
-                ScoredSentence(
-                    Evidence(passage, start, end), sentence, score, similarity[sentence], partial[i][1]
-                )
-            )
-        scored.sort(key=lambda s: -s.score)
-        return scored
+
+        def similarity(c: Candidate) -> tuple[float, float]:
+            vec = vectors[c.text]
+            before = sentences_of[c.passage.id][c.index - 1] if c.index else None
+            # The window adds the sentence before, but not a heading: a title is no context.
+            if before is not None and not is_heading(before):
+                vec = vec + vectors[before]
+            window = float(vec @ query_vec) / max(float(np.linalg.norm(vec)), 1e-12)
+            return float(vectors[c.text] @ query_vec), window
+
+        joined = question.retrieval_query != question.text
+        earlier = _previous_question(question) if joined else None
+        own, combined = term_weights(question.text, earlier, self.idf)
+        featurize(found, question.text, _asked(question), own, combined, similarity)
+        for candidate in found:
+            candidate.score = relevance(candidate.features)
+        found.sort(key=lambda c: -c.score)
+        return found
 
     def _sentence_vectors(self, sentences_of: dict[str, list[str]]) -> dict[str, np.ndarray]:
         """Sentence text -> vector, for the passages whose stored vectors match their sentences."""
@@ -138,38 +117,31 @@ class ExtractiveAnswerer:
                 found.update(zip(sentences, rows, strict=True))
         return found
 
-    def _term_weights(self, question: Question) -> dict[str, float]:
-        """Content terms of the question (weight 1) and of earlier user turns (weight 0.5), by IDF."""
-        weights: dict[str, float] = {}
-        earlier = [t["content"] for t in question.history if t.get("role") == "user"][-1:]
-        for text, factor in [(e, 0.5) for e in earlier] + [(question.text, 1.0)]:
-            for term in terms(text):
-                weights[term] = max(weights.get(term, 0.0), factor * self.idf(term))
-        return weights
+    def choose(self, question: Question, passages: list[Passage]) -> Choice:
+        scored = self.score_sentences(question, passages)
+        own = set(term_weights(question.text, None, self.idf)[0])
+        return choose(scored, _asked(question), own, self.threshold, self.max_sentences)
 
     def answer(self, question: Question, passages: list[Passage]) -> Answer:
-        scored = self.score_sentences(question, passages)
-        if not scored or scored[0].score < self.threshold:
-            return abstention(question, passages, self.name)
-        best = scored[0].score
-        chosen: list[ScoredSentence] = []
-        for candidate in scored:
-            if len(chosen) == self.max_sentences:
-                break
-            if candidate.score < max(self.threshold, best * KEEP_RATIO):
-                break
-            if any(_overlaps(candidate.evidence, c.evidence) or c.text == candidate.text for c in chosen):
-                continue
-            chosen.append(candidate)
-        numbers, citations = number_citations([c.evidence for c in chosen])
-        text = " ".join(f"{c.text} [{n}]" for c, n in zip(chosen, numbers, strict=True))
+        choice = self.choose(question, passages)
+        if not choice.chosen:
+            return abstention(question, passages, self.name).model_copy(
+                update={"evidence_score": choice.evidence}
+            )
+        numbers, citations = number_citations([c.evidence for c in choice.chosen])
+        text = " ".join(f"{c.text} [{n}]" for c, n in zip(choice.chosen, numbers, strict=True))
+        if not choice.answered:
+            # A near miss: say what is missing, then quote what the documents do say.
+            asked_for = ", ".join(f"“{_POSSESSIVE.sub('', m)}”" for m in choice.missing)
+            text = f"The documents do not say this for {asked_for}. What they do say: {text}"
         return Answer(
             question=question.text,
             text=text,
-            answered=True,
+            answered=choice.answered,
             citations=citations,
             passages=passages,
             generator=self.name,
+            evidence_score=choice.evidence,
         )
 
     def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]:
@@ -178,8 +150,17 @@ class ExtractiveAnswerer:
         yield answer
 
 
-def _overlaps(a: Evidence, b: Evidence) -> bool:
-    return a.passage.document_id == b.passage.document_id and (
-        a.passage.start_char + a.start < b.passage.start_char + b.end
-        and b.passage.start_char + b.start < a.passage.start_char + a.end
-    )
+def _asked(question: Question) -> Asked:
+    """What the question asks. A joined follow-up that states no condition of its own ("How many
+    inmates will it hold?") keeps the previous question's ("Which Honduran leader ...?"); one that
+    states its own ("And in Honduras?") replaces them."""
+    asked = read_question(question.text)
+    earlier = _previous_question(question) if question.retrieval_query != question.text else None
+    if earlier and not asked.conditions:
+        asked = replace(asked, conditions=read_question(earlier).conditions)
+    return asked
+
+
+def _previous_question(question: Question) -> str | None:
+    earlier = [t["content"] for t in question.history if t.get("role") == "user"]
+    return earlier[-1] if earlier else None

@@ -1,20 +1,76 @@
-"""Follow-up questions: when a question depends on the conversation, what text to retrieve with."""
+"""Follow-up questions: whether a question depends on the conversation, decided from evidence.
+
+A question asked after others has two readings: standalone (its own words) and joined (the
+previous user question followed by it). The decision step:
+
+1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") or one
+   with a personal pronoun ("How many inmates will it hold?") only makes sense with the previous
+   one: joined.
+2. Otherwise a question that does not look dependent stands on its own.
+3. A question that looks dependent (six words or fewer, or a demonstrative such as "this",
+   "those") is also scored joined, and the joined reading is kept when its evidence is higher or
+   the question is not answered on its own. Any other question keeps its own reading: a
+   self-contained question the documents do not answer must not inherit the old topic.
+
+Joining only widens retrieval: the answerer still scores sentences against the question's own
+terms (the previous question's count half) and its own conditions (the previous question's only
+when it states none), so a joined reading cannot return the previous answer unless the new
+question's words are in it.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-_FOLLOW_UP = re.compile(
-    r"^\s*(and|but|also|what about|how about|and what|same|then)\b|\b(it|its|they|them|their|"
-    r"he|she|his|her|there|that|this|those|these)\b",
-    re.IGNORECASE,
+# The evidence score (answer/scoring.py) at which a question counts as standing on its own.
+STANDALONE_EVIDENCE = 0.42
+SHORT_QUESTION_WORDS = 6
+
+_ELLIPTICAL = re.compile(
+    r"^\W*(and|but|also|what\s+about|how\s+about|and\s+what|same|then|what\s+of)\b", re.IGNORECASE
 )
+# A personal pronoun ("How many inmates will it hold?", "What did he promise?") points back into
+# the conversation; a demonstrative ("this article") often points at the documents instead.
+_PERSONAL = re.compile(r"\b(it|its|they|them|their|he|she|his|her|him)\b", re.IGNORECASE)
+_DEMONSTRATIVE = re.compile(r"\b(there|that|this|those|these)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Reading:
+    query: str  # the text to retrieve with
+    joined: bool
+
+
+def readings(question: str, history: Sequence[dict[str, str]] | None) -> tuple[Reading, Reading | None]:
+    """The standalone reading, and the joined one when there is a previous user question."""
+    previous = [t.get("content", "") for t in history or [] if t.get("role") == "user"]
+    joined = Reading(f"{previous[-1]} {question}", True) if previous else None
+    return Reading(question, False), joined
+
+
+def looks_dependent(question: str) -> bool:
+    return len(question.split()) <= SHORT_QUESTION_WORDS or bool(_DEMONSTRATIVE.search(question))
+
+
+def decide_reading(
+    question: str,
+    history: Sequence[dict[str, str]] | None,
+    evidence: Callable[[Reading], float],
+) -> Reading:
+    """The reading to retrieve with (see the module docstring for the steps)."""
+    standalone, joined = readings(question, history)
+    if joined is None:
+        return standalone
+    if _ELLIPTICAL.search(question) or _PERSONAL.search(question):
+        return joined
+    if not looks_dependent(question):
+        return standalone
+    own = evidence(standalone)
+    return joined if evidence(joined) > own or own < STANDALONE_EVIDENCE else standalone
 
 
 def retrieval_query(question: str, history: Sequence[dict[str, str]] | None) -> str:
-    """The text to retrieve with: a short or pronoun-led follow-up is joined to the previous question."""
-    previous = [t.get("content", "") for t in history or [] if t.get("role") == "user"]
-    if previous and (len(question.split()) <= 6 or _FOLLOW_UP.search(question)):
-        return f"{previous[-1]} {question}"
-    return question
+    """The reading decided on form alone (no evidence): for answerers that cannot score sentences."""
+    return decide_reading(question, history, lambda reading: 0.0).query

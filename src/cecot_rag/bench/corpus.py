@@ -192,7 +192,6 @@ class ScaledIndex:
             stored = source.sentence_vectors(ids, self.embedder.model_name)
             packed = [pack(stored[pid]) if pid in stored else "" for pid in ids]
             self._write(record, passages, vectors, packed)
-        self.fact_passages = self.count
 
     def _write(self, record: Any, passages: list[Any], vectors: np.ndarray, packed: list[str]) -> None:
         self.store.begin(record.document_id, record.version)

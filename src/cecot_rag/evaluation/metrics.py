@@ -15,7 +15,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from cecot_rag.stats import percentile
-from cecot_rag.text import fold, terms, words
+from cecot_rag.text import fold, sentence_spans, terms, words
 
 # Metric names users may gate on, with the direction that counts as better.
 HIGHER_IS_BETTER = (
@@ -23,10 +23,12 @@ HIGHER_IS_BETTER = (
     "mrr",
     "fact_recall",
     "citation_precision",
+    "citation_precision_passage",
     "citation_recall",
     "abstention_accuracy",
     "answer_f1",
     "answer_recall",
+    "first_quote_fact_recall",
 )
 LOWER_IS_BETTER = ("false_abstention_rate", "latency_p50_ms", "latency_p95_ms")
 METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER
@@ -67,13 +69,31 @@ def strip_citation_marks(text: str) -> str:
     return _CITATION_MARK.sub("", text)
 
 
+def alternatives(fact: str) -> list[str]:
+    """The `|`-separated alternatives of an expected fact; `\\|` is a literal `|`, `\\\\` a backslash."""
+    found, current, escaped = [], [], False
+    for ch in fact:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "|":
+            found.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    found.append("".join(current))
+    return found
+
+
 def fact_present(fact: str, answer: str) -> bool:
     """Whether any `|`-separated alternative of fact occurs in answer, starting at a word boundary.
 
     Only the start is anchored, so "metal bunk" matches "metal bunks" but "81" does not match "1981".
     """
     haystack = normalize(strip_citation_marks(answer))
-    for alternative in fact.split("|"):
+    for alternative in alternatives(fact):
         needle = normalize(alternative)
         if needle and re.search(rf"(?<![a-z0-9]){re.escape(needle)}", haystack):
             return True
@@ -105,11 +125,33 @@ def hit_rank(reference_contexts: Sequence[str], passages: Sequence[str]) -> int 
     return None
 
 
-def citation_supported(quote: str, passage: str, reference_contexts: Sequence[str]) -> bool:
-    """A citation supports the answer when its passage holds a reference context or its quote matches one."""
+def citation_supported_by_passage(quote: str, passage: str, reference_contexts: Sequence[str]) -> bool:
+    """The passage-level judgement: the cited passage holds a reference context, or the quote matches one.
+
+    Lenient: a passage holding the right context counts even when the quoted sentence is another one.
+    """
     for context in reference_contexts:
         if text_supports(context, passage) or text_supports(quote, context) or text_supports(context, quote):
             return True
+    return False
+
+
+def citation_supported(
+    quote: str, reference_contexts: Sequence[str], expected_facts: Sequence[str] = ()
+) -> bool:
+    """The quote-level judgement: the cited sentence itself supports the answer.
+
+    It does when it lies inside a reference context, holds one of a context's sentences (or most
+    of it), or contains an expected fact. What else its passage says does not count.
+    """
+    if any(fact_present(fact, quote) for fact in expected_facts):
+        return True
+    for context in reference_contexts:
+        if text_supports(quote, context):  # the quote lies inside the context
+            return True
+        for span in sentence_spans(context):
+            if text_supports(context[span.start : span.end], quote):
+                return True
     return False
 
 
@@ -158,9 +200,11 @@ class CaseResult:
     hit_rank: int | None = None
     facts_found: list[bool] = field(default_factory=list)
     fact_recall: float | None = None
+    first_quote_fact: bool | None = None
     answer_f1: float | None = None
     answer_recall: float | None = None
     latency_ms: float = 0.0
+    evidence_score: float | None = None  # what the answerer compared with abstain_threshold
     passed: bool = False
     reason: str = ""
     error: str | None = None
@@ -175,17 +219,23 @@ def score_case(result: CaseResult, passage_texts: Sequence[str], citations: Sequ
     result.hit_rank = (
         hit_rank(result.reference_contexts, passage_texts) if result.reference_contexts else None
     )
+    facts = result.expected_facts
     result.citations = [
         {
             **{k: v for k, v in c.items() if k != "passage_text"},
-            "supported": citation_supported(c["quote"], c["passage_text"], result.reference_contexts),
+            "supported": citation_supported(c["quote"], result.reference_contexts, facts),
+            "supported_passage": citation_supported_by_passage(
+                c["quote"], c["passage_text"], result.reference_contexts
+            ),
         }
         for c in citations
     ]
     answer = result.answer if result.answered else ""
-    result.facts_found = facts_found(result.expected_facts, answer)
-    if result.answerable and result.expected_facts:
-        result.fact_recall = sum(result.facts_found) / len(result.expected_facts)
+    result.facts_found = facts_found(facts, answer)
+    if result.answerable and facts:
+        result.fact_recall = sum(result.facts_found) / len(facts)
+        first_quote = citations[0]["quote"] if result.answered and citations else ""
+        result.first_quote_fact = any(fact_present(fact, first_quote) for fact in facts)
     if result.answerable and result.reference_answer:
         result.answer_f1 = token_f1(answer, result.reference_answer)
         result.answer_recall = answer_recall(answer, result.reference_answer)
@@ -218,6 +268,7 @@ def aggregate(results: Sequence[CaseResult]) -> dict[str, float | None]:
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     with_contexts = [r for r in answerable if r.reference_contexts]
+    with_facts = [r for r in answerable if r.first_quote_fact is not None]
     cited = [c for r in with_contexts if r.answered for c in r.citations]
     latencies = [r.latency_ms for r in results if r.error is None]
     return {
@@ -225,11 +276,13 @@ def aggregate(results: Sequence[CaseResult]) -> dict[str, float | None]:
         "mrr": mean(1 / r.hit_rank if r.hit_rank else 0.0 for r in with_contexts) if with_contexts else None,
         "fact_recall": mean(r.fact_recall for r in answerable),
         "citation_precision": _share(bool(c.get("supported")) for c in cited),
+        "citation_precision_passage": _share(bool(c.get("supported_passage")) for c in cited),
         "citation_recall": _share(r.supported_citations > 0 for r in with_contexts),
         "abstention_accuracy": _share(not r.answered for r in unanswerable),
         "false_abstention_rate": _share(not r.answered for r in answerable),
         "answer_f1": mean(r.answer_f1 for r in answerable),
         "answer_recall": mean(r.answer_recall for r in answerable),
+        "first_quote_fact_recall": _share(r.first_quote_fact for r in with_facts),
         "latency_p50_ms": percentile(latencies, 50),
         "latency_p95_ms": percentile(latencies, 95),
     }

@@ -1,35 +1,34 @@
-"""Evaluation reports: the JSON record of a run, a text table, a comparison, and a self-contained HTML page.
+"""Evaluation reports: the JSON record of a run, a text table and a self-contained HTML page.
 
 Every format is rendered from the JSON record, so the CLI, the HTML file and the web page's
-Evaluation tab show the same figures. Plots are inline SVG: no external assets, no plotting library.
+Evaluation tab show the same figures (wording in texts.py, comparisons in comparison.py, plots in
+plots.py).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from html import escape
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from cecot_rag.evaluation.comparison import change_text, format_comparison
 from cecot_rag.evaluation.metrics import LOWER_IS_BETTER, METRICS, below_threshold
+from cecot_rag.evaluation.plots import latency_svg, metrics_svg
 from cecot_rag.evaluation.runner import EvalRun
-
-Report = dict[str, Any]
-
-_LABELS = {
-    "hit_rate": "hit rate",
-    "mrr": "MRR",
-    "fact_recall": "fact recall",
-    "citation_precision": "citation precision",
-    "citation_recall": "citation recall",
-    "abstention_accuracy": "abstention accuracy",
-    "false_abstention_rate": "false abstention rate",
-    "answer_f1": "answer F1",
-    "answer_recall": "answer recall",
-    "latency_p50_ms": "latency p50 (ms)",
-    "latency_p95_ms": "latency p95 (ms)",
-}
+from cecot_rag.evaluation.texts import (
+    LABELS,
+    Report,
+    clip,
+    expected_text,
+    format_value,
+    got_text,
+    history_text,
+    threshold_misses,
+)
 
 
 def latest_report_path(index_dir: Path) -> Path:
@@ -86,32 +85,26 @@ def read_json(path: Path) -> Report:
     return data
 
 
-def format_value(name: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.0f}" if name.endswith("_ms") else f"{value:.3f}"
-
-
-def metric_rows(report: Report) -> list[dict[str, str]]:
-    """One row per metric: value, threshold and verdict, and the baseline's value when it ran."""
+def metric_rows(report: Report, comparison: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """One row per metric: its value; the previous value and the change when comparing; threshold and
+    verdict when the run has thresholds; the baseline's value when it ran."""
     thresholds = report.get("thresholds") or {}
     baseline = (report.get("baseline") or {}).get("metrics") or {}
     rows = []
     for name in METRICS:
         value = report["metrics"].get(name)
-        limit = thresholds.get(name)
-        status = ""
-        if limit is not None:
-            status = "FAIL" if below_threshold(name, value, limit) else "ok"
-        bound = (
-            "" if limit is None else ("<= " if name in LOWER_IS_BETTER else ">= ") + format_value(name, limit)
-        )
-        row = {
-            "metric": name,
-            "value": format_value(name, value),
-            "threshold": bound,
-            "status": status,
-        }
+        row = {"metric": name}
+        if comparison:
+            entry = comparison["metrics"].get(name) or {}
+            row["previous"] = format_value(name, entry.get("previous"))
+        row["value"] = format_value(name, value)
+        if comparison:
+            row["change"] = change_text(name, comparison["metrics"].get(name))
+        if thresholds:
+            limit = thresholds.get(name)
+            bound = "<= " if name in LOWER_IS_BETTER else ">= "
+            row["threshold"] = "" if limit is None else bound + format_value(name, limit)
+            row["status"] = "" if limit is None else ("FAIL" if below_threshold(name, value, limit) else "ok")
         if report.get("baseline"):
             row["baseline"] = format_value(name, baseline.get(name))
         rows.append(row)
@@ -122,282 +115,71 @@ def failing_cases(report: Report) -> list[dict[str, Any]]:
     return [c for c in report["cases"] if not c.get("passed")]
 
 
-def expected_text(case: dict[str, Any]) -> str:
-    if not case.get("answerable", True):
-        return "abstain (the documents do not say)"
-    if case.get("expected_facts"):
-        return "facts: " + "; ".join(case["expected_facts"])
-    return case.get("reference_answer", "")
-
-
-def got_text(case: dict[str, Any]) -> str:
-    if case.get("error"):
-        return f"error: {case['error']}"
-    return case.get("answer", "") if case.get("answered") else "abstained"
-
-
-def format_table(report: Report, comparison: dict[str, Any] | None = None, width: int = 110) -> str:
-    """The console report: metrics against thresholds (and baseline), then the failing cases."""
-    rows = metric_rows(report)
-    columns = ["metric", "value", "threshold", "status"] + (["baseline"] if report.get("baseline") else [])
-    if comparison:
-        columns.append("delta")
-        for row in rows:
-            delta = comparison["metrics"].get(row["metric"], {}).get("delta")
-            row["delta"] = "" if delta is None else f"{delta:+.3f}"
+def format_table(
+    report: Report, comparison: dict[str, Any] | None = None, width: int = 110, verbose: bool = False
+) -> str:
+    """The console report: metrics (against thresholds, the baseline, the previous run), then the
+    failing cases; verbose shows whole answers instead of one line each."""
+    rows = metric_rows(report, comparison)
+    columns = list(rows[0])
     widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns}
     lines = [
         f"Evaluation of {report['set']['name']} ({report['set']['cases']} cases, {report['set']['format']}) "
         f"on {report['settings'].get('index', '?')}, top_k={report['settings'].get('top_k')}, "
         f"generator={report['settings'].get('generator')}",
-        "  ".join(c.ljust(widths[c]) for c in columns),
+        "  ".join(c.ljust(widths[c]) for c in columns).rstrip(),
         "  ".join("-" * widths[c] for c in columns),
     ]
-    lines += ["  ".join(r.get(c, "").ljust(widths[c]) for c in columns) for r in rows]
+    lines += ["  ".join(r.get(c, "").ljust(widths[c]) for c in columns).rstrip() for r in rows]
     failures = failing_cases(report)
     passed = len(report["cases"]) - len(failures)
     lines.append(f"\n{passed}/{len(report['cases'])} cases passed.")
     if failures:
         lines.append("Failing cases:")
+
+    def shown(text: str) -> str:
+        return " ".join(text.split()) if verbose else clip(text, width - 14)
+
     for case in failures:
         lines.append(f"- [{case['id']}] {case['question']}")
-        lines.append("    expected: " + _clip(expected_text(case), width - 14))
-        lines.append("    got:      " + _clip(got_text(case), width - 14))
+        if case.get("history"):
+            lines.append("    " + shown(history_text(case)))
+        lines.append("    expected: " + shown(expected_text(case)))
+        lines.append("    got:      " + shown(got_text(case)))
         lines.append(f"    why:      {case.get('reason', '')}")
     if comparison:
-        lines.append(format_comparison_cases(comparison))
-    if report.get("failed_thresholds"):
-        lines.append("Below threshold: " + ", ".join(report["failed_thresholds"]))
+        lines.append(format_comparison(comparison))
+    misses = threshold_misses(report)
+    if misses:
+        lines.append("Thresholds missed: " + "; ".join(misses))
     return "\n".join(lines)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
-
-
-def compare(current: Report, previous: Report) -> dict[str, Any]:
-    """Per-metric deltas and the cases whose outcome changed (matched by id)."""
-    metrics = {}
-    for name in METRICS:
-        before, after = previous["metrics"].get(name), current["metrics"].get(name)
-        delta = None if before is None or after is None else round(after - before, 4)
-        metrics[name] = {"previous": before, "current": after, "delta": delta}
-    earlier = {c["id"]: c for c in previous.get("cases", [])}
-    changed = []
-    for case in current["cases"]:
-        old = earlier.get(case["id"])
-        if old is not None and bool(old.get("passed")) != bool(case.get("passed")):
-            changed.append(
-                {
-                    "id": case["id"],
-                    "question": case["question"],
-                    "before": "passed" if old.get("passed") else "failed",
-                    "after": "passed" if case.get("passed") else "failed",
-                    "answer_before": got_text(old),
-                    "answer_after": got_text(case),
-                }
-            )
-    now = {c["id"] for c in current["cases"]}
-    return {
-        "metrics": metrics,
-        "changed": changed,
-        "new_cases": sorted(now - set(earlier)),
-        "removed_cases": sorted(set(earlier) - now),
-    }
-
-
-def format_comparison_cases(comparison: dict[str, Any]) -> str:
-    changed = comparison["changed"]
-    lines = [f"\nCompared with the previous report: {len(changed)} case(s) changed outcome."]
-    for item in changed:
-        lines.append(f"- [{item['id']}] {item['before']} -> {item['after']}: {item['question']}")
-    if comparison["new_cases"]:
-        lines.append("New cases: " + ", ".join(comparison["new_cases"]))
-    if comparison["removed_cases"]:
-        lines.append("Removed cases: " + ", ".join(comparison["removed_cases"]))
-    return "\n".join(lines)
-
-
-# -- plots (inline SVG) -----------------------------------------------------------------------
-_OURS, _BASE, _FAIL, _INK, _GRID = "#2b6cb0", "#a0aec0", "#c53030", "#1a202c", "#e2e8f0"
-
-
-def metrics_svg(report: Report) -> str:
-    """Horizontal bars of the 0..1 metrics, the baseline's beside ours, thresholds as red ticks."""
-    names = [n for n in METRICS if not n.endswith("_ms") and report["metrics"].get(n) is not None]
-    baseline = (report.get("baseline") or {}).get("metrics") or {}
-    thresholds = report.get("thresholds") or {}
-    label_w, bar_w, row_h, top = 170, 360, 30 if baseline else 22, 28
-    height = top + row_h * len(names) + 24
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 70}" height="{height}" '
-        f'role="img" aria-label="Metrics against thresholds" font-family="sans-serif" font-size="12">',
-        f'<text x="0" y="14" fill="{_INK}" font-weight="bold">Metrics against thresholds</text>',
-        f'<text x="{label_w + bar_w + 66}" y="14" text-anchor="end" fill="#4a5568">'
-        f"blue: cecot-rag{', grey: baseline' if baseline else ''}, red tick: threshold</text>",
-    ]
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        x = label_w + tick * bar_w
-        parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 20}" stroke="{_GRID}"/>')
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" fill="#4a5568">{tick:g}</text>'
-        )
-    for i, name in enumerate(names):
-        y = top + i * row_h
-        value = report["metrics"][name]
-        failed = name in thresholds and below_threshold(name, value, thresholds[name])
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end" fill="{_INK}">{_LABELS[name]}</text>'
-        )
-        parts.append(
-            f'<rect x="{label_w}" y="{y + 3}" width="{max(value, 0) * bar_w:.1f}" height="12" '
-            f'fill="{_FAIL if failed else _OURS}"><title>{name}: {value:.3f}</title></rect>'
-        )
-        parts.append(
-            f'<text x="{label_w + value * bar_w + 4:.1f}" y="{y + 13}" fill="{_INK}">{value:.3f}</text>'
-        )
-        base = baseline.get(name)
-        if base is not None:
-            parts.append(
-                f'<rect x="{label_w}" y="{y + 16}" width="{base * bar_w:.1f}" height="8" fill="{_BASE}">'
-                f"<title>baseline {name}: {base:.3f}</title></rect>"
-            )
-        if name in thresholds:
-            x = label_w + thresholds[name] * bar_w
-            parts.append(
-                f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + row_h - 4}" stroke="{_FAIL}" '
-                f'stroke-width="2"><title>threshold {thresholds[name]}</title></line>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def latency_svg(report: Report, bins: int = 12) -> str:
-    """A histogram of per-question latency with the p50 and p95 marked."""
-    latencies = [c["latency_ms"] for c in report["cases"] if not c.get("error")]
-    width, height, left, bottom = 540, 200, 40, 170
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="Latency distribution" font-family="sans-serif" font-size="12">',
-        f'<text x="0" y="14" fill="{_INK}" font-weight="bold">Latency per question (ms)</text>',
-    ]
-    if latencies:
-        low, high = min(latencies), max(latencies)
-        span = (high - low) or 1.0
-        counts = [0] * bins
-        for value in latencies:
-            counts[min(int((value - low) / span * bins), bins - 1)] += 1
-        plot_w, plot_h = width - left - 20, bottom - 30
-        bar = plot_w / bins
-        tallest = max(counts)
-        for i, count in enumerate(counts):
-            h = plot_h * count / tallest
-            parts.append(
-                f'<rect x="{left + i * bar + 1:.1f}" y="{bottom - h:.1f}" width="{bar - 2:.1f}" '
-                f'height="{h:.1f}" fill="{_OURS}"><title>{count} question(s)</title></rect>'
-            )
-        parts.append(f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" stroke="{_INK}"/>')
-        parts.append(f'<text x="{left}" y="{bottom + 16}" fill="#4a5568">{low:.0f}</text>')
-        parts.append(
-            f'<text x="{left + plot_w}" y="{bottom + 16}" text-anchor="end" fill="#4a5568">{high:.0f}</text>'
-        )
-        parts.append(
-            f'<text x="{left - 4}" y="{bottom - plot_h + 4}" text-anchor="end" '
-            f'fill="#4a5568">{tallest}</text>'
-        )
-        for name, colour in (("latency_p50_ms", _INK), ("latency_p95_ms", _FAIL)):
-            value = report["metrics"].get(name)
-            if value is not None:
-                x = left + (value - low) / span * plot_w
-                parts.append(
-                    f'<line x1="{x:.1f}" y1="{bottom - plot_h - 4}" x2="{x:.1f}" y2="{bottom}" '
-                    f'stroke="{colour}" stroke-dasharray="4 3"/>'
-                    f'<text x="{x + 3:.1f}" y="{bottom - plot_h + 6}" fill="{colour}">'
-                    f"{name[8:11]} {value:.0f}</text>"
-                )
-    else:
-        parts.append(f'<text x="{left}" y="{bottom / 2}" fill="#4a5568">no timed questions</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 # -- HTML -------------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1a202c;padding:0 1rem}
-table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #e2e8f0;padding:.35rem .5rem;
-text-align:left;vertical-align:top;font-size:.9rem}th{background:#f7fafc}.FAIL,.failed{color:#c53030;
-font-weight:600}.ok,.passed{color:#276749}.plots{display:flex;flex-wrap:wrap;gap:2rem}
-details summary{cursor:pointer}.muted{color:#4a5568}
-"""
-
-
-def metrics_table_html(report: Report) -> str:
-    rows = metric_rows(report)
-    columns = list(rows[0]) if rows else []
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{escape(r.get("status", ""))}">{escape(r[c])}</td>' for c in columns)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def cases_table_html(cases: list[dict[str, Any]]) -> str:
-    rows = []
-    for case in cases:
-        outcome = "passed" if case.get("passed") else "failed"
-        citations = "".join(
-            f"<li>[{c['number']}] {'supports' if c.get('supported') else 'does not support'}: "
-            f"\u201c{escape(c['quote'])}\u201d</li>"
-            for c in case.get("citations", [])
-        )
-        rank = case.get("hit_rank")
-        rows.append(
-            f"<tr><td>{escape(case['id'])}</td><td>{escape(case['question'])}</td>"
-            f"<td>{escape(expected_text(case))}</td>"
-            f"<td>{escape(got_text(case))}{f'<ul>{citations}</ul>' if citations else ''}</td>"
-            f'<td class="{outcome}">{outcome}<br>'
-            f'<span class="muted">{escape(case.get("reason", ""))}</span></td>'
-            f"<td>{'-' if rank is None else rank}</td><td>{case.get('latency_ms', 0):.0f}</td></tr>"
-        )
-    head = "".join(
-        f"<th>{c}</th>" for c in ("id", "question", "expected", "answer", "outcome", "hit rank", "ms")
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+# Autoescaped: report values are text wherever they come from (a set's questions, model answers).
+_TEMPLATES = Environment(
+    loader=PackageLoader("cecot_rag.evaluation", "templates"),
+    autoescape=True,
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+)
 
 
 def to_html(report: Report, comparison: dict[str, Any] | None = None) -> str:
-    """A self-contained HTML page: metrics, plots, failing cases, then every case."""
-    failures = failing_cases(report)
-    settings = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in report["settings"].items())
-    changed = ""
-    if comparison:
-        items = "".join(
-            f"<li>[{escape(c['id'])}] {c['before']} \u2192 {c['after']}: {escape(c['question'])}</li>"
-            for c in comparison["changed"]
-        )
-        items = items or "<li>no case changed outcome</li>"
-        changed = f"<h2>Changed since the previous report</h2><ul>{items}</ul>"
-    verdict = (
-        f'<p class="FAIL">Below threshold: {escape(", ".join(report["failed_thresholds"]))}</p>'
-        if report.get("failed_thresholds")
-        else ""
+    """A self-contained HTML page: metrics (and the comparison), plots, failing cases, then every case."""
+    rows = metric_rows(report, comparison)
+    return _TEMPLATES.get_template("report.html.j2").render(
+        report=report,
+        comparison=comparison,
+        rows=rows,
+        columns=list(rows[0]) if rows else [],
+        labels=LABELS,
+        misses=threshold_misses(report),
+        failures=failing_cases(report),
+        expected_text=expected_text,
+        got_text=got_text,
+        history_text=history_text,
+        # Built here from numbers and fixed labels only, so they can go in as markup.
+        metrics_svg=Markup(metrics_svg(report, comparison)),
+        latency_svg=Markup(latency_svg(report)),
     )
-    name, about = escape(report["set"]["name"]), escape(report["set"]["format"])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>cecot-rag evaluation: {name}</title>
-<style>{_CSS}</style></head><body>
-<h1>Evaluation: {name}</h1>
-<p class="muted">{report["set"]["cases"]} cases ({about}) \u00b7 {escape(report["started_at"])}
-\u00b7 {report["duration_s"]} s \u00b7 {settings}</p>
-{verdict}
-<h2>Metrics</h2>{metrics_table_html(report)}
-<div class="plots">{metrics_svg(report)}{latency_svg(report)}</div>
-{changed}
-<h2>Failing cases ({len(failures)} of {len(report["cases"])})</h2>{cases_table_html(failures)}
-<details><summary>All cases</summary>{cases_table_html(report["cases"])}</details>
-</body></html>
-"""

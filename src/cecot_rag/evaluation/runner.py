@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from cecot_rag.assistant import Assistant
 from cecot_rag.evaluation.dataset import EvalCase, EvalSet
 from cecot_rag.evaluation.metrics import CaseResult, aggregate, score_case
+from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES
 from cecot_rag.settings import Settings
 
 CaseProgress = Callable[[int, int, CaseResult], None]
@@ -72,6 +73,7 @@ def evaluate_case(assistant: Assistant, case: EvalCase, top_k: int, generator: s
         return result
     result.latency_ms = (time.perf_counter() - started) * 1000
     result.answer, result.answered = answer.text, answer.answered
+    result.evidence_score = answer.evidence_score
     result.passages = [
         {"id": p.id, "title": p.title, "page": p.page, "score": p.score, "similarity": p.similarity}
         for p in answer.passages
@@ -137,7 +139,14 @@ def run_pipeline(pipeline: RetrievalPipeline, eval_set: EvalSet, top_k: int) -> 
         results.append(result)
     metrics = aggregate(results)
     # Without citations or abstention these are not the pipeline's properties: leave them out.
-    for name in ("citation_precision", "citation_recall", "abstention_accuracy", "false_abstention_rate"):
+    for name in (
+        "citation_precision",
+        "citation_precision_passage",
+        "citation_recall",
+        "abstention_accuracy",
+        "false_abstention_rate",
+        "first_quote_fact_recall",
+    ):
         metrics[name] = None
     return metrics, results
 
@@ -192,5 +201,4 @@ def temporary_assistant(settings: Settings, corpus: Path) -> Iterator[Assistant]
 
 def corpus_files(folder: Path) -> list[Path]:
     """The documents of a corpus folder the baseline reads (the same suffixes ingestion takes)."""
-    suffixes = {".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm"}
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cecot_rag.text import Span, sentence_spans
+from cecot_rag.text import Span, is_heading, sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -28,6 +28,9 @@ def chunk_text(
 
     A chunk never crosses a region boundary (a PDF page). Only a single sentence longer than
     max_tokens is split, at word boundaries, so no text is lost and nothing is silently truncated.
+    A heading (a title line, text.is_heading) never ends a chunk that has other text: when the
+    next sentence does not fit, the heading moves to open the next chunk, the passage it titles.
+    Chunk boundaries stay where the size limit puts them otherwise.
     """
     regions = regions or [(0, len(text))]
     pieces: list[Span] = []
@@ -36,16 +39,19 @@ def chunk_text(
         pieces.append(Span(-1, -1))  # region boundary
     counts = count_tokens([text[p.start : p.end] for p in pieces if p.start >= 0])
     chunks: list[Chunk] = []
-    current: list[Span] = []
+    current: list[tuple[Span, int]] = []  # (sentence, its word pieces)
     used = 0
     count_iter = iter(counts)
 
-    def flush() -> None:
+    def flush(carry_heading: bool = False) -> None:
         nonlocal current, used
+        carried: list[tuple[Span, int]] = []
+        if carry_heading and len(current) > 1 and _is_heading_line(text, current[-1][0]):
+            carried = [current.pop()]
         if current:
-            start, end = current[0].start, current[-1].end
+            start, end = current[0][0].start, current[-1][0].end
             chunks.append(Chunk(start, end, text[start:end]))
-        current, used = [], 0
+        current, used = carried, sum(t for _, t in carried)
 
     for piece in pieces:
         if piece.start < 0:
@@ -59,11 +65,22 @@ def chunk_text(
             continue
         # Joining sentences adds no word pieces of its own (whitespace is not a token).
         if used + tokens > max_tokens:
-            flush()
-        current.append(piece)
+            flush(carry_heading=True)
+            if used + tokens > max_tokens:  # the carried heading and this sentence do not fit
+                flush()
+        current.append((piece, tokens))
         used += tokens
     flush()
     return chunks
+
+
+def _is_heading_line(text: str, span: Span) -> bool:
+    """A title on a line of its own (sentence_spans never joins lines, so a span is within one)."""
+    line_start = text.rfind("\n", 0, span.start) + 1
+    line_end = text.find("\n", span.end)
+    line_end = len(text) if line_end < 0 else line_end
+    whole_line = not text[line_start : span.start].strip() and not text[span.end : line_end].strip()
+    return whole_line and is_heading(text[span.start : span.end])
 
 
 def _split_long(text: str, span: Span, count_tokens: TokenCounter, max_tokens: int) -> list[Span]:

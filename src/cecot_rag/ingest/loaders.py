@@ -262,16 +262,36 @@ def _pdf_text(data: bytes) -> tuple[str, list[PageSpan], str]:
             pages.append(PageSpan(offset, offset + len(page_text), number))
             parts.append(page_text)
             offset += len(page_text)
-        title = ""
-        if reader.metadata and reader.metadata.title:
-            title = str(reader.metadata.title)
+        title = str(reader.metadata.title) if reader.metadata and reader.metadata.title else ""
     except LoadError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise LoadError(f"corrupt PDF ({type(exc).__name__}: {exc})"[:300]) from exc
     if not parts:
         raise LoadError("PDF has no extractable text (scanned images?)")
+    if _useless_pdf_title(title):
+        title = _first_heading(parts[0])  # empty: the file name is used
     return "\n\n".join(parts), pages, title
+
+
+# Titles PDF writers put in by default: a browser's blank page, "Untitled", a file name or path.
+_USELESS_TITLE = re.compile(
+    r"^\s*(about:blank|untitled( document)?|document\d*|microsoft (word|powerpoint) - .*)\s*$"
+    r"|[\\/]|\.(pdf|docx?|odt|html?|tex|txt)\s*$",
+    re.IGNORECASE,
+)
+
+
+def _useless_pdf_title(title: str) -> bool:
+    return not title.strip() or bool(_USELESS_TITLE.search(title))
+
+
+def _first_heading(text: str) -> str:
+    """The first line when it reads like a heading (short, no full stop), else nothing."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(first) <= 120 and any(c.isalpha() for c in first) and not first.endswith((".", ",", ";")):
+        return first
+    return ""
 
 
 def _docx_text(data: bytes) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from cecot_rag.embedding import Embedder
+from cecot_rag.faults import fault_point
 from cecot_rag.ingest.chunking import chunk_text
 from cecot_rag.ingest.fetch import load_url
 from cecot_rag.ingest.loaders import (
@@ -24,8 +25,9 @@ from cecot_rag.models import FailedSource, IngestReport, Passage
 from cecot_rag.sentence_vectors import pack, passage_sentences, passage_vector
 from cecot_rag.settings import Settings
 from cecot_rag.store import DocumentRecord, PassageStore, now_iso
+from cecot_rag.store.uploads import staged_target
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: a heading opens the passage it titles
 # Documents are embedded together until this many passages are queued: one large encode call
 # pads and batches far better than one small call per document.
 EMBED_BATCH_PASSAGES = 256
@@ -36,7 +38,7 @@ class Progress:
     """Callbacks a front end can give to show ingestion progress."""
 
     on_source: Callable[[str, int, int], None] | None = None  # (source, index, total)
-    on_passages: Callable[[int], None] | None = None  # passages embedded so far in this source
+    on_passages: Callable[[int], None] | None = None  # passages embedded since the last call
 
 
 def canonical_source(source: str) -> str:
@@ -79,6 +81,13 @@ def expand_sources(sources: Iterable[str | Path]) -> tuple[list[str], list[Faile
     return list(dict.fromkeys(found)), failed
 
 
+def _move_into_place(staged: Path | None) -> None:
+    """Replace the upload's file with its staged version (nothing for other sources)."""
+    target = staged_target(staged) if staged is not None else None
+    if staged is not None and target is not None:
+        staged.replace(target)
+
+
 @dataclass
 class PreparedDocument:
     """A loaded, chunked document waiting to be embedded and committed."""
@@ -88,6 +97,7 @@ class PreparedDocument:
     version: str
     passages: list[Passage]
     updated: bool
+    staged: Path | None = None  # a staged upload, moved into place once its document is committed
 
 
 class IngestPipeline:
@@ -126,8 +136,15 @@ class IngestPipeline:
     def _prepare(
         self, source: str, records: dict[str, DocumentRecord], report: IngestReport
     ) -> PreparedDocument | None:
-        """Load and chunk one source; None when it is unchanged or failed (noted in the report)."""
-        document_id = document_id_for(source)
+        """Load and chunk one source; None when it is unchanged or failed (noted in the report).
+
+        A staged upload (uploads/.incoming/NAME) is read from where it is and indexed as the
+        file it will replace (uploads/NAME), which keeps the old bytes until the commit.
+        """
+        target = None if is_url(source) else staged_target(Path(source))
+        staged = Path(source) if target is not None else None
+        name = str(target) if target is not None else source
+        document_id = document_id_for(name)
         previous = records.get(document_id)
         try:
             if is_url(source):
@@ -148,6 +165,7 @@ class IngestPipeline:
                     and sha256(path.read_bytes()) == previous.file_hash
                 ):
                     report.unchanged.append(document_id)
+                    _move_into_place(staged)
                     return None
                 document = load_file(path, self.settings.max_upload_bytes)
         except LoadError as exc:
@@ -156,13 +174,16 @@ class IngestPipeline:
         except OSError as exc:
             report.failed.append(FailedSource(source=source, reason=f"cannot read ({exc.strerror or exc})"))
             return None
-        document.source = canonical_source(source)
+        document.source = canonical_source(name)
         version = self._version(document)
         if previous is not None and previous.version == version:
             report.unchanged.append(document_id)
+            _move_into_place(staged)
             return None
         passages = self.passages_for(document, document_id, version)
-        return PreparedDocument(document, document_id, version, passages, updated=previous is not None)
+        return PreparedDocument(
+            document, document_id, version, passages, updated=previous is not None, staged=staged
+        )
 
     def _write(
         self,
@@ -181,6 +202,7 @@ class IngestPipeline:
         for item in queue:
             count = len(item.passages)
             self.store.begin(item.document_id, item.version)
+            fault_point("after-begin")
             self.store.write_passages(
                 item.passages,
                 item.version,
@@ -189,6 +211,7 @@ class IngestPipeline:
                 self.embedder.model_name,
             )
             offset += count
+            fault_point("after-passages-written")
             record = DocumentRecord(
                 document_id=item.document_id,
                 title=item.document.title,
@@ -201,6 +224,8 @@ class IngestPipeline:
                 pipeline=self.pipeline_key,
             )
             self.store.commit(record)
+            _move_into_place(item.staged)  # the file on disk follows the committed version
+            fault_point("after-commit")
             records[item.document_id] = record
             (report.updated if item.updated else report.added).append(item.document_id)
             report.passages += count

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import IO
 
 from cecot_rag.assistant import Assistant
-from cecot_rag.ingest.loaders import is_url
+from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, is_url
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.models import Answer, IngestReport
 
 log = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = (".md", ".txt", ".html", ".htm", ".pdf", ".docx")
-UPLOADS_DIR = "uploads"
+# The loaders' list, sorted into a tuple for str.endswith and for messages.
+UPLOAD_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))
 FEEDBACK_FILE = "feedback.jsonl"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _COPY_CHUNK = 1 << 16
@@ -57,9 +57,9 @@ class ChatService:
         self.ready = threading.Event()
         self.startup_error: str | None = None
         self.max_concurrent_asks = max_concurrent_asks or self.settings.max_concurrent_asks
-        self._asks = threading.BoundedSemaphore(self.max_concurrent_asks)
+        # Taken and given back on the event loop only (the REST ask handler), so no thread lock.
+        self._asks = asyncio.BoundedSemaphore(self.max_concurrent_asks)
         self._waiting = 0
-        self._waiting_lock = threading.Lock()
         self._feedback_lock = threading.Lock()
 
     # -- readiness -----------------------------------------------------------------------
@@ -89,41 +89,35 @@ class ChatService:
             raise Rejected(503, "the index is still being prepared; try again in a few seconds")
 
     # -- asking --------------------------------------------------------------------------
-    def try_begin_ask(self) -> bool:
-        """Take an ask slot without waiting; False when the server is at its limit."""
-        return self._asks.acquire(blocking=False)
-
-    def end_ask(self) -> None:
-        self._asks.release()
-
     async def wait_for_ask_slot(self) -> bool:
         """Take an ask slot, waiting in a bounded line; False when the line is full or the wait too long.
 
         Waiting happens on the event loop (no thread held), so a burst of clients costs nothing
-        until their turn; beyond max_waiting_asks they are refused at once.
+        until their turn; beyond max_waiting_asks they are refused at once. The semaphore wakes
+        waiters in arrival order, and `locked()` is true while anyone waits, so no newcomer
+        overtakes the line.
         """
-        if self.try_begin_ask():
-            return True
-        with self._waiting_lock:
-            if self._waiting >= self.settings.max_waiting_asks:
-                return False
-            self._waiting += 1
+        if not self._asks.locked():
+            return await self._asks.acquire()  # a free slot: returns without suspending
+        if self._waiting >= self.settings.max_waiting_asks:
+            return False
+        self._waiting += 1
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.settings.ask_wait_seconds
-            while loop.time() < deadline:
-                await asyncio.sleep(0.02)
-                if self.try_begin_ask():
-                    return True
+            # wait_for, not asyncio.timeout: it runs acquire as a task of its own, so on 3.11 a grant
+            # that races the timeout is either returned or given back, never cancels this request.
+            return await asyncio.wait_for(self._asks.acquire(), self.settings.ask_wait_seconds)
+        except TimeoutError:
             return False
         finally:
-            with self._waiting_lock:
-                self._waiting -= 1
+            self._waiting -= 1
+
+    def end_ask(self) -> None:
+        self._asks.release()
 
     # -- documents -----------------------------------------------------------------------
     @property
     def uploads_dir(self) -> Path:
-        return self.settings.index_dir / UPLOADS_DIR
+        return self.settings.uploads_dir
 
     def check_upload_name(self, filename: str) -> str:
         name = safe_upload_name(filename)

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from cecot_rag.lexical import LexicalIndex
+from cecot_rag.locking import holds_writer_lock
 from cecot_rag.models import DocumentInfo, Passage
 from cecot_rag.settings import Settings
 from cecot_rag.store.chroma import ChromaCollections
 from cecot_rag.store.mirror import Mirror
 from cecot_rag.store.records import DocumentRecord, PendingWrite, passage_from
-from cecot_rag.store.writes import VersionedWrites
+from cecot_rag.store.uploads import cutoff, reconcile_uploads
+from cecot_rag.store.writes import STALE_PENDING_SECONDS, VersionedWrites
 
 
 class PassageStore:
@@ -31,6 +33,13 @@ class PassageStore:
         self.chroma = ChromaCollections(settings, model_name, dimension)  # raises IndexProblem
         self.writes = VersionedWrites(self.chroma)
         self.mirror = Mirror(self.chroma, self.writes)
+        # Recovery at start: a writer (this process holds the embedded index's lock, or any
+        # replica on a Chroma server, where only long-abandoned writes are touched) cleans up
+        # after one that was killed, before anything is read, and the uploaded files follow.
+        if settings.chroma_url or holds_writer_lock(settings.index_dir):
+            self.writes.recover()
+            older_than = cutoff(bool(settings.chroma_url), STALE_PENDING_SECONDS)
+            reconcile_uploads(settings.uploads_dir, self.writes.records_by_id().values(), older_than)
 
     # -- the index -----------------------------------------------------------------------
     @property
@@ -109,9 +118,14 @@ class PassageStore:
 
     def dense_search(self, query_embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Committed passages (as of the last sync) nearest to the query: (id, cosine), best first."""
-        if self.mirror.passage_count() == 0:
+        committed = self.mirror.passage_count()
+        if committed == 0:
             return []
-        return [(pid, score) for pid, score in self.chroma.query(query_embedding, n) if pid in self.mirror]
+        # Rows no reader may see (a write in progress, or left by a writer that died) are in the
+        # same collection: ask for that many more, so they can never crowd committed ones out.
+        uncommitted = max(0, self.chroma.passages.count() - committed)
+        found = self.chroma.query(query_embedding, n + uncommitted)
+        return [(pid, score) for pid, score in found if pid in self.mirror][:n]
 
     def embeddings(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         return self.chroma.embeddings(passage_ids)

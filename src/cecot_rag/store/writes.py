@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cecot_rag.faults import fault_point
 from cecot_rag.models import Passage
 from cecot_rag.sentence_vectors import MODEL_KEY, VECTORS_KEY
 from cecot_rag.store.chroma import ChromaCollections
@@ -121,9 +122,11 @@ class VersionedWrites:
 
     def commit(self, record: DocumentRecord) -> None:
         """Make record.version the visible version, then drop older versions and the marker."""
+        fault_point("before-commit-record")
         self.chroma.records.upsert(
             ids=[record.document_id], embeddings=[PLACEHOLDER], metadatas=[record.metadata()]
         )
+        fault_point("after-commit-record")
         self._bump_revision()
         # Versions another writer (a replica on a shared Chroma server) is still writing are kept:
         # deleting them would let that writer commit a record whose passages are gone.
@@ -131,6 +134,7 @@ class VersionedWrites:
         self.chroma.passages.delete(
             where={"$and": [{"document_id": record.document_id}, {"version": {"$nin": sorted(keep)}}]}
         )
+        fault_point("after-old-versions-deleted")
         self.chroma.records.delete(ids=[f"{PENDING_PREFIX}{record.document_id}:{record.version}"])
 
     def delete_document(self, document_id: str) -> bool:
@@ -142,8 +146,14 @@ class VersionedWrites:
         return True
 
     def recover(self) -> list[str]:
-        """Remove passages left by a writer that died before committing; returns their documents."""
+        """Finish or undo what a writer that died left behind; returns the documents touched.
+
+        A version begun and never committed loses its passages. A version whose record was
+        written (the commit point) is finished: older versions go and the revision moves on, as
+        the dead writer's commit would have done.
+        """
         cleaned: list[str] = []
+        finished = False
         # Embedded mode holds the writer lock, so every marker is from a dead writer. On a shared
         # Chroma server another replica may be writing right now: only markers older than any
         # ingest could take are abandoned.
@@ -156,6 +166,16 @@ class VersionedWrites:
                 self.chroma.passages.delete(
                     where={"$and": [{"document_id": marker.document_id}, {"version": marker.version}]}
                 )
+            else:
+                keep = {committed.version} | {
+                    p.version for p in self.pending(marker.document_id) if p.started > cutoff
+                }
+                self.chroma.passages.delete(
+                    where={"$and": [{"document_id": marker.document_id}, {"version": {"$nin": sorted(keep)}}]}
+                )
+                finished = True
             self.chroma.records.delete(ids=[marker.marker])
             cleaned.append(marker.document_id)
+        if finished:
+            self._bump_revision()  # readers that synced before the crash learn of the new version
         return cleaned
