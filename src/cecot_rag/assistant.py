@@ -20,12 +20,11 @@ from cecot_rag.retrieve import HybridRetriever
 from cecot_rag.settings import Settings
 from cecot_rag.store import PassageStore
 
-if TYPE_CHECKING:
-    from llama_index.core.llms import LLM
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 if TYPE_CHECKING:  # llama-index is imported only when an adapter is asked for
+    from llama_index.core.llms import LLM
+
     from cecot_rag.llama_index_adapters import CecotQueryEngine, CecotRetriever
 
 
