@@ -16,6 +16,7 @@ import pytest
 from cecot_rag import Assistant, Settings
 from cecot_rag.answer.generated import GeneratedAnswerer
 from cecot_rag.answer.llm import OpenAICompatibleBackend
+from cecot_rag.answer.local_model import local_model_installed
 from conftest import free_port, make_settings
 from helpers_llm import LlamaServer, assert_verified, collect, llama_server
 
@@ -91,7 +92,8 @@ def test_follow_up_is_rewritten_by_the_model_before_retrieval(
 
 def test_generators_offers_the_configured_endpoint(tmp_path: Path) -> None:
     assistant = Assistant(make_settings(tmp_path, llm_base_url="http://127.0.0.1:9/v1", generator="openai"))
-    assert assistant.generators() == ["openai", "extractive"]
+    local = ["local"] if local_model_installed() else []
+    assert assistant.generators() == ["openai", "extractive", *local]
 
 
 # -- endpoints that fail ----------------------------------------------------------------------------

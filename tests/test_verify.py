@@ -17,6 +17,7 @@ from cecot_rag import Answer, Assistant, Passage, Settings
 from cecot_rag.answer.base import Question
 from cecot_rag.answer.generated import GeneratedAnswerer
 from cecot_rag.answer.llm import LLMError, api_base
+from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.answer.prompt import answer_messages, is_instruction, passage_for_prompt, strip_markup
 from cecot_rag.answer.verify import Verifier, is_abstention, numbers, split_generated
 from helpers_llm import ScriptedBackend
@@ -142,6 +143,36 @@ def test_citation_to_a_passage_that_supports_nothing_is_left_out(verifier: Verif
     verdict = check(verifier, "El Salvador had 103 homicides per 100,000 people in 2015 [2][3].")
     assert verdict.supported
     assert [e.passage.id for e in verdict.evidence] == ["p2"]
+
+
+def test_attach_ignores_the_model_s_marker_and_cites_the_passage_that_supports_it(
+    verifier: Verifier,
+) -> None:
+    [sentence] = split_generated("El Salvador had 103 homicides per 100,000 people in 2015 [3].")
+    verdict = verifier.attach(sentence)
+    assert verdict.supported, verdict.reason
+    assert [e.passage.id for e in verdict.evidence] == ["p2"]
+
+
+def test_attach_drops_a_claim_no_passage_supports(verifier: Verifier) -> None:
+    [sentence] = split_generated("CECOT was paid for by the European Union with 300 million euros [1].")
+    verdict = verifier.attach(sentence)
+    assert not verdict.supported
+    assert (verdict.reason or "").startswith("nothing in the passages supports it (")
+
+
+def test_attach_checks_a_bare_answer_together_with_its_question(verifier: Verifier) -> None:
+    [bare] = split_generated("40,000.")
+    assert not verifier.attach(bare).supported  # on its own it claims nothing checkable
+    supported = verifier.attach(bare, "How many inmates can CECOT hold?")
+    assert supported.supported, supported.reason
+    assert [e.passage.id for e in supported.evidence] == ["p1"]
+    assert not verifier.attach(split_generated("60,000.")[0], "How many inmates can CECOT hold?").supported
+    assert not verifier.attach(split_generated("Lima.")[0], "What is the capital of Peru?").supported
+    opened = "When did El Salvador open CECOT?"
+    assert verifier.attach(split_generated("Opened in 2023.")[0], opened).supported
+    assert not verifier.attach(split_generated("Opened in 2021.")[0], opened).supported
+    assert not verifier.attach(split_generated("Opened by Noboa.")[0], opened).supported
 
 
 @settings(max_examples=40, deadline=None)
@@ -295,7 +326,8 @@ def test_generators_lists_configured_backends(tmp_path) -> None:  # type: ignore
     assistant = Assistant(
         Settings(index_dir=tmp_path / "i", documents_dir=tmp_path, llm_base_url="http://127.0.0.1:9/v1")
     )
-    assert assistant.generators() == ["extractive", "openai"]
+    local = ["local"] if local_model_installed() else []
+    assert assistant.generators() == ["extractive", *local, "openai"]
 
 
 HISTORY = [

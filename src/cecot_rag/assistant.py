@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from cecot_rag.answer.base import Answerer, Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
+from cecot_rag.answer.llm import LLAMA_INDEX, llama_index_llm
+from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.embedding import embedder_for
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
 from cecot_rag.locking import WriterLock
@@ -22,6 +24,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 if TYPE_CHECKING:  # llama-index is imported only when an adapter is asked for
+    from llama_index.core.llms import LLM
+
     from cecot_rag.llama_index_adapters import CecotQueryEngine, CecotRetriever
 
 
@@ -49,8 +53,13 @@ def validate_question(question: str, max_chars: int) -> str:
 class Assistant:
     """Ingest documents into Chroma and answer questions from them with checkable citations."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, llm: LLM | None = None) -> None:
+        """llm: any llama-index LLM, for the "llama-index" generator (the default generator when
+        given, unless settings name one)."""
         self.settings = settings or Settings()
+        if llm is not None and "generator" not in self.settings.model_fields_set:
+            self.settings = self.settings.model_copy(update={"generator": LLAMA_INDEX})
+        self.llm = llm
         self.embedder = embedder_for(self.settings)
         self._store: PassageStore | None = None
         self._store_lock = threading.Lock()
@@ -87,17 +96,21 @@ class Assistant:
                 from cecot_rag.answer.generated import make_generated_answerer
 
                 self._answerers[name] = make_generated_answerer(
-                    name, self.settings, self.embedder, self.answerer("extractive")
+                    name, self.settings, self.embedder, self.answerer("extractive"), self.llm
                 )
         return self._answerers[name]
 
     def generators(self) -> list[str]:
         """The answerers this configuration can use, the default first."""
         names = ["extractive"]
+        if local_model_installed():
+            names.append("local")
         if self.settings.llm_base_url:
             names.append("openai")
         if self.settings.llm_model_path:
             names.append("llamacpp")
+        if llama_index_llm(self.llm) is not None:
+            names.append(LLAMA_INDEX)
         default = self.settings.generator
         return [default, *(n for n in names if n != default)]
 

@@ -77,7 +77,13 @@ class Settings(BaseSettings):
         default=False, description="Allow fetching loopback/private addresses (SSRF guard)."
     )
     url_timeout: float = Field(default=20.0, gt=0)
-    generator: Literal["extractive", "openai", "llamacpp"] = "extractive"
+    generator: Literal["extractive", "local", "llamacpp", "openai", "llama-index"] = Field(
+        default="extractive",
+        description="extractive: quoted sentences, no model; local: the packaged "
+        "Qwen2.5-Coder-1.5B in-process (the llm extra); llamacpp: the GGUF at llm_model_path; "
+        "openai: the endpoint at llm_base_url; llama-index: the LLM given to Assistant(llm=...) "
+        "or set in llama_index.core.Settings.llm.",
+    )
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None

@@ -1,6 +1,7 @@
-"""Language-model backends: an OpenAI-compatible endpoint (via llama-index) or a GGUF run in-process.
+"""Language-model backends: any llama-index LLM, among them an OpenAI-compatible endpoint and a GGUF
+run in-process by llama.cpp (the packaged local model or any other file).
 
-Both stream text deltas under one hard deadline: generation runs in a worker thread and the caller
+All stream text deltas under one hard deadline: generation runs in a worker thread and the caller
 stops waiting when the time is up, so a hung or slow endpoint never hangs a request. Every failure
 becomes an LLMError whose message can be shown to users as it is.
 """
@@ -12,12 +13,16 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cecot_rag.settings import Settings
 
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
 PACKAGED_GEMMA = "packaged:gemma3-270m"
+LLAMA_INDEX = "llama-index"  # the generator name for an LLM object given by the caller
 # After a failure, calls fail fast for this long instead of making every question wait again.
 COOLDOWN_SECONDS = 30.0
 
@@ -108,11 +113,44 @@ class ChatBackend:
             raise LLMError(f"{self.where} returned an empty answer")
 
 
-class OpenAICompatibleBackend(ChatBackend):
+class LlamaIndexBackend(ChatBackend):
+    """Any llama-index LLM (Ollama, vLLM, hosted models, our own two) behind the hard deadline."""
+
+    def __init__(
+        self, llm: LLM, label: str, where: str, timeout: float, pass_max_tokens: bool = True
+    ) -> None:
+        """pass_max_tokens: send max_tokens with each call (off for a user's LLM, whose own
+        configuration decides and which may not accept the keyword)."""
+        super().__init__(timeout)
+        self.llm = llm
+        self.label = label
+        self.where = where
+        self.pass_max_tokens = pass_max_tokens
+
+    def _deltas(self, messages: Messages, max_tokens: int, stop: threading.Event) -> Iterator[str]:
+        from llama_index.core.llms import ChatMessage
+
+        chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+        options: dict[str, Any] = {"max_tokens": max_tokens} if self.pass_max_tokens else {}
+        try:
+            responses = iter(self.llm.stream_chat(chat, **options))
+            first = next(responses, None)
+        except NotImplementedError:  # an LLM that cannot stream still answers, all at once
+            yield self.llm.chat(chat, **options).message.content or ""
+            return
+        if first is None:
+            return
+        yield first.delta or ""
+        for response in responses:
+            if stop.is_set():
+                return
+            yield response.delta or ""
+
+
+class OpenAICompatibleBackend(LlamaIndexBackend):
     """Any OpenAI-compatible chat endpoint (Ollama, vLLM, LM Studio, llama.cpp's server, OpenAI)."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings.llm_timeout)
         if not settings.llm_base_url:
             raise GeneratorUnavailable(
                 "the 'openai' generator needs an endpoint: set CECOT_RAG_LLM_BASE_URL "
@@ -122,9 +160,7 @@ class OpenAICompatibleBackend(ChatBackend):
 
         self.base_url = api_base(settings.llm_base_url)
         self.model = settings.llm_model or "default"
-        self.label = f"openai:{self.model}"
-        self.where = f"The language model at {self.base_url}"
-        self.llm = OpenAILike(
+        llm = OpenAILike(
             model=self.model,
             api_base=self.base_url,
             api_key=settings.llm_api_key or "not-needed",
@@ -135,15 +171,9 @@ class OpenAICompatibleBackend(ChatBackend):
             max_retries=0,  # a retry would only eat into the deadline; the user gets the fallback
             reuse_client=False,
         )
-
-    def _deltas(self, messages: Messages, max_tokens: int, stop: threading.Event) -> Iterator[str]:
-        from llama_index.core.llms import ChatMessage
-
-        chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
-        for response in self.llm.stream_chat(chat, max_tokens=max_tokens):
-            if stop.is_set():
-                return
-            yield response.delta or ""
+        super().__init__(
+            llm, f"openai:{self.model}", f"The language model at {self.base_url}", settings.llm_timeout
+        )
 
     def _describe(self, error: BaseException) -> str:
         import openai
@@ -163,60 +193,28 @@ class OpenAICompatibleBackend(ChatBackend):
         return super()._describe(error)
 
 
-class LlamaCppBackend(ChatBackend):
-    """A GGUF model run in this process by llama-cpp-python (one generation at a time)."""
+def llamacpp_backend(path: Path, label: str, timeout: float) -> LlamaIndexBackend:
+    """A GGUF run in this process by llama-cpp-python, as a llama-index LLM."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError as error:
+        raise GeneratorUnavailable(
+            "llama.cpp generators need llama-cpp-python: pip install 'cecot-rag[llm]'"
+        ) from error
+    from cecot_rag.answer.llamacpp_llm import LlamaCppLLM
 
-    def __init__(self, settings: Settings, n_ctx: int = 4096) -> None:
-        super().__init__(settings.llm_timeout)
-        if not settings.llm_model_path:
-            raise GeneratorUnavailable(
-                "the 'llamacpp' generator needs a GGUF file: set CECOT_RAG_LLM_MODEL_PATH "
-                f"(or {PACKAGED_GEMMA!r} for the small packaged demo model)"
-            )
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError as error:
-            raise GeneratorUnavailable(
-                "the 'llamacpp' generator needs llama-cpp-python: pip install 'cecot-rag[llm]'"
-            ) from error
-        self.model_path = resolve_model_path(settings.llm_model_path)
-        self.n_ctx = n_ctx
-        self.label = f"llamacpp:{self.model_path.name}"
-        self.where = f"The local model {self.model_path.name}"
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def _deltas(self, messages: Messages, max_tokens: int, stop: threading.Event) -> Iterator[str]:
-        # llama.cpp contexts are not thread-safe; a late worker finishes its token before the next.
-        with self._lock:
-            if self._model is None:
-                import llama_cpp
-
-                self._model = llama_cpp.Llama(
-                    model_path=str(self.model_path),
-                    n_ctx=self.n_ctx,
-                    verbose=False,
-                    chat_format=_chat_format(self.model_path),
-                )
-            chunks = self._model.create_chat_completion(
-                messages=merge_system(messages), stream=True, max_tokens=max_tokens, temperature=0.1
-            )
-            try:
-                for chunk in chunks:
-                    if stop.is_set():
-                        return
-                    yield chunk["choices"][0]["delta"].get("content") or ""
-            finally:
-                chunks.close()
+    llm = LlamaCppLLM(model_path=str(path), chat_format=_chat_format(path))
+    return LlamaIndexBackend(llm, label, f"The local model {path.name}", timeout)
 
 
-def merge_system(messages: Messages) -> list[dict[str, str]]:
-    """The system prompt folded into the first user turn: Gemma's chat format drops system turns."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    rest = [dict(m) for m in messages if m["role"] != "system"]
-    if system and rest and rest[0]["role"] == "user":
-        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
-    return rest
+def llama_index_llm(llm: LLM | None) -> LLM | None:
+    """llm, else the LLM set in llama_index.core.Settings (never llama-index's default OpenAI)."""
+    if llm is not None:
+        return llm
+    from llama_index.core import Settings as LlamaIndexSettings
+
+    # Reading Settings.llm when none was set would build OpenAI() (and need a key and network).
+    return LlamaIndexSettings._llm
 
 
 def _chat_format(path: Path) -> str | None:
@@ -241,9 +239,33 @@ def resolve_model_path(value: str) -> Path:
     return path
 
 
-def make_backend(name: str, settings: Settings) -> ChatBackend:
+def make_backend(name: str, settings: Settings, llm: LLM | None = None) -> ChatBackend:
+    """The backend for generator name; llm is the LLM given to the Assistant, if any."""
     if name == "openai":
         return OpenAICompatibleBackend(settings)
     if name == "llamacpp":
-        return LlamaCppBackend(settings)
-    raise GeneratorUnavailable(f"unknown generator {name!r}; choose extractive, openai or llamacpp")
+        if not settings.llm_model_path:
+            raise GeneratorUnavailable(
+                "the 'llamacpp' generator needs a GGUF file: set CECOT_RAG_LLM_MODEL_PATH "
+                f"(or {PACKAGED_GEMMA!r} for the small packaged demo model)"
+            )
+        path = resolve_model_path(settings.llm_model_path)
+        return llamacpp_backend(path, f"llamacpp:{path.name}", settings.llm_timeout)
+    if name == "local":
+        from cecot_rag.answer import local_model
+
+        path = local_model.model_path(settings.model_cache_dir)
+        return llamacpp_backend(path, local_model.LABEL, settings.llm_timeout)
+    if name == LLAMA_INDEX:
+        chosen = llama_index_llm(llm)
+        if chosen is None:
+            raise GeneratorUnavailable(
+                "the 'llama-index' generator needs an LLM: Assistant(settings, llm=...) "
+                "or llama_index.core.Settings.llm"
+            )
+        model = chosen.metadata.model_name
+        where = f"The language model {model} ({type(chosen).__name__})"
+        return LlamaIndexBackend(chosen, f"llama-index:{model}", where, settings.llm_timeout, False)
+    raise GeneratorUnavailable(
+        f"unknown generator {name!r}; choose extractive, local, llamacpp, openai or llama-index"
+    )

@@ -3,7 +3,8 @@
 A sentence survives only if its [n] markers name passages that were given to the model, every
 number in it occurs in those passages, most of its content words do too, and its meaning is close
 to one sentence of them (cosine similarity with the same embedding model that retrieval uses).
-That sentence becomes the citation's quote, verbatim.
+That sentence becomes the citation's quote, verbatim. For a model whose markers are not trusted,
+attach() finds the passages itself and applies the same checks.
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from cecot_rag.text import fold, sentence_spans, terms, words
 MIN_SIMILARITY = 0.55
 MIN_TERM_COVERAGE = 0.75
 MIN_TERMS = 2
+ATTACH_CANDIDATES = 3  # passages tried for a sentence whose markers are ignored
+SHORT_ANSWER_TERMS = 4  # fewer content words: a bare answer, read together with the question
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_SOURCES = r"(documents?|passages?|sources?|texts?|evidence)"
 _ABSTAINS = re.compile(
-    r"\b(documents?|passages?|sources?|texts?)\b[^.]{0,40}\b(do|does|did)\s*(not|n't)\s+"
-    r"(say|mention|state|contain|answer|provide|specify|discuss|include)\b",
+    rf"\b{_SOURCES}\b[^.]{{0,40}}\b(do|does|did)\s*(not|n't)\s+"
+    r"(say|mention|state|contain|answer|provide|specify|discuss|include|give)\b"
+    rf"|\b(is|are|was|were)\s+not\s+(mentioned|stated|given|provided|specified|included)\s+"
+    rf"in\s+the\s+{_SOURCES}\b"
+    rf"|\bno\s+information\b[^.]{{0,40}}\bin\s+the\s+{_SOURCES}\b",
 )
 _NUMBER_WORDS = {
     "one": "1",
@@ -216,6 +223,44 @@ class Verifier:
             # The words came from a passage whose sentences are not close enough to quote: cite it too.
             evidence = self._evidence(sentence, cited, similarities, keep_all=True)
         return Verdict(True, None, evidence, best)
+
+    def attach(self, sentence: GeneratedSentence, question: str = "") -> Verdict:
+        """The verdict on sentence against the passages that support it best, whatever it cited.
+
+        For a model whose own [n] cannot be trusted: its passages are tried in order of their
+        closest sentence, alone and then the best two together (a sentence joining two facts).
+        The first that passes every check of check() becomes the citation. A short answer that
+        fails alone ("Elected in 2019.") is checked again as the claim it makes together with the
+        question, and then every one of its own words must be in the passage that supports it.
+        """
+        if not self._sentences:
+            return Verdict(False, "the passages have no checkable text")
+        verdict = self._attach(sentence.text)
+        own = set(terms(sentence.text))
+        if verdict.supported or not question or len(own) >= SHORT_ANSWER_TERMS:
+            return verdict
+        combined = self._attach(f"{question} {sentence.text}")
+        supporting = {e.passage.id for e in combined.evidence}
+        found = set().union(*(s.terms for s in self._sentences if self.passages[s.passage].id in supporting))
+        return combined if combined.supported and own <= found else verdict
+
+    def _attach(self, text: str) -> Verdict:
+        similarities = self._vectors @ self.embedder.embed_one(text)
+        ranked: list[int] = []
+        for index in np.argsort(-similarities):
+            passage = self._sentences[int(index)].passage + 1
+            if passage not in ranked:
+                ranked.append(passage)
+        candidates = [(n,) for n in ranked[:ATTACH_CANDIDATES]]
+        if len(ranked) > 1:
+            candidates.append((ranked[0], ranked[1]))
+        verdicts = []
+        for markers in candidates:
+            verdict = self.check(GeneratedSentence(text, markers))
+            if verdict.supported:
+                return verdict
+            verdicts.append(verdict)
+        return Verdict(False, f"nothing in the passages supports it ({verdicts[0].reason})")
 
     def _evidence(
         self, sentence: GeneratedSentence, cited: list[int], similarities: np.ndarray, keep_all: bool = False

@@ -1,0 +1,163 @@
+"""GGUF models run in this process by llama-cpp-python, as a llama-index LLM.
+
+Every file is loaded once per process (a cache keyed by path), because loading costs seconds and,
+for the packaged local model, 1.9 GB; generation on one model is serialised by its lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseGen,
+    LLMMetadata,
+)
+from llama_index.core.llms import CustomLLM
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+
+CONTEXT_TOKENS = 4096
+
+_models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_models_lock = threading.Lock()
+
+
+def load_llama(path: Path, n_ctx: int, chat_format: str | None = None) -> tuple[Any, threading.Lock]:
+    """The llama_cpp.Llama for path, loaded on first use and shared by the whole process, with the
+    lock that every generation on it must hold (llama.cpp contexts are not thread-safe)."""
+    key = (str(path.resolve()), n_ctx)
+    with _models_lock:
+        if key not in _models:
+            _models[key] = (_new_llama(path, n_ctx, chat_format), threading.Lock())
+        return _models[key]
+
+
+@contextmanager
+def without_extra_buffers() -> Iterator[None]:
+    """Every llama_cpp.Llama built inside loads without llama.cpp's "extra buffer types".
+
+    Those repack weights for AMX on CPUs that report it; on this kind of machine (a VM reporting
+    AMX) the AMX matrix multiply segfaults in the first llama_decode (llama-cpp-python 0.3.36,
+    any model). Llama() has no argument for it, so its default model parameters are swapped
+    while the block runs (the in-process loader holds _models_lock; the test server wraps its
+    whole run in it).
+    """
+    import llama_cpp.llama as llama_module
+
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
+def _new_llama(path: Path, n_ctx: int, chat_format: str | None) -> Any:
+    import llama_cpp
+
+    with without_extra_buffers():
+        return llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=512,
+            # llama-cpp-python generates on half the cores by default; one answer at a time uses all.
+            n_threads=os.cpu_count() or 1,
+            verbose=False,
+            chat_format=chat_format,
+        )
+
+
+class LlamaCppLLM(CustomLLM):
+    """A GGUF run in this process by llama-cpp-python, as a llama-index LLM (one generation at a time).
+
+    Chat goes through the file's own chat template (or chat_format); Gemma's format drops system
+    turns, so for it the system prompt is folded into the first user turn.
+    """
+
+    model_path: str
+    chat_format: str | None = None
+    n_ctx: int = CONTEXT_TOKENS
+    temperature: float = 0.1
+    max_tokens: int = 300
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=self.n_ctx,
+            num_output=self.max_tokens,
+            is_chat_model=True,
+            model_name=Path(self.model_path).name,
+        )
+
+    def _model(self) -> tuple[Any, threading.Lock]:
+        return load_llama(Path(self.model_path), self.n_ctx, self.chat_format)
+
+    def _chunks(self, create: str, request: dict[str, Any], **kwargs: Any) -> Iterator[str]:
+        model, lock = self._model()
+        options = {"max_tokens": kwargs.get("max_tokens", self.max_tokens), "temperature": self.temperature}
+        # llama.cpp contexts are not thread-safe: a late generation finishes its token before the next.
+        with lock:
+            chunks = getattr(model, create)(**request, stream=True, **options)
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    yield (choice["delta"].get("content") if "delta" in choice else choice["text"]) or ""
+            finally:
+                chunks.close()  # frees the lock as soon as the caller stops reading
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        turns = [{"role": m.role.value, "content": m.content or ""} for m in messages]
+        if self.chat_format == "gemma":
+            turns = merge_system(turns)
+
+        def responses() -> ChatResponseGen:
+            text = ""
+            for delta in self._chunks("create_chat_completion", {"messages": turns}, **kwargs):
+                text += delta
+                yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=delta)
+
+        return responses()
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        text = "".join(response.delta or "" for response in self.stream_chat(messages, **kwargs))
+        return ChatResponse(message=ChatMessage(role="assistant", content=text))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        def responses() -> CompletionResponseGen:
+            text = ""
+            for delta in self._chunks("create_completion", {"prompt": prompt}, **kwargs):
+                text += delta
+                yield CompletionResponse(text=text, delta=delta)
+
+        return responses()
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        text = "".join(self._chunks("create_completion", {"prompt": prompt}, **kwargs))
+        return CompletionResponse(text=text)
+
+
+def merge_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The system prompt folded into the first user turn."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest
