@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.server.page import EXAMPLE_QUESTIONS
 from helpers_quotes import EXPECTED_QUOTES
 from helpers_server import RunningServer, running_server
@@ -134,7 +135,11 @@ def test_answer_shows_linked_marker_and_the_cited_sentence_is_marked(
     expect(card).to_contain_text(expected["citations"][0]["passage"]["title"])
     expect(card).to_contain_text("cecot-security-policy-latin-america.md")
     expect(card).to_contain_text("relevance")
-    expect(page.locator("#generator")).to_be_hidden()  # only quoted answers are configured
+    if local_model_installed():  # the switch appears once a second answerer exists; quoted is default
+        expect(page.locator("#generator")).to_be_visible()
+        expect(page.locator("#generator")).to_contain_text("Quoted sentences")
+    else:  # only quoted answers are configured
+        expect(page.locator("#generator")).to_be_hidden()
     uncited = page.locator("#sources-panel details.uncited")
     expect(uncited).to_contain_text("Also retrieved, not cited")
     assert uncited.get_attribute("open") is None, "passages not cited are listed collapsed"

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question with numbered sources")
     ask.add_argument("question")
     ask.add_argument("--top-k", type=_positive_int, default=None)
-    ask.add_argument("--generator", default=None, help="extractive, openai or llamacpp")
+    ask.add_argument("--generator", default=None, help="extractive, local, llamacpp, openai or llama-index")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
     docs = commands.add_parser("docs", help="list documents, or `docs delete ID`")

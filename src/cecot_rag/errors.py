@@ -15,3 +15,11 @@ class MissingExtra(UsageError):
     def __init__(self, what: str, extra: str) -> None:
         super().__init__(f"{what} needs the '{extra}' extra: pip install 'cecot-rag[{extra}]'")
         self.extra = extra
+
+
+class LLMError(RuntimeError):
+    """The language model could not give an answer; the message is meant for users."""
+
+
+class GeneratorUnavailable(ValueError):
+    """A generator was asked for that this configuration cannot provide."""

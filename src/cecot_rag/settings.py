@@ -60,7 +60,9 @@ class Settings(BaseSettings):
         "takes ~2x the disk). False: embed passages whole.",
     )
     model_cache_dir: Path | None = Field(
-        default=None, description="Where the ONNX export is kept (default: ~/.cache/cecot-rag)."
+        default=None,
+        description="Where the ONNX export and the assembled local model are kept "
+        "(default: ~/.cache/cecot-rag).",
     )
     top_k: int = Field(default=5, ge=1, le=50)
     max_chunk_tokens: int = Field(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cecot_rag.errors import GeneratorUnavailable, LLMError
 from cecot_rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ LLAMA_INDEX = "llama-index"  # the generator name for an LLM object given by the
 COOLDOWN_SECONDS = 30.0
 
 Messages = Sequence[dict[str, str]]
-
-
-class LLMError(RuntimeError):
-    """The language model could not give an answer; the message is meant for users."""
-
-
-class GeneratorUnavailable(ValueError):
-    """A generator was asked for that this configuration cannot provide."""
 
 
 class ChatBackend:

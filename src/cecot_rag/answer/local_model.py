@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from cecot_rag.answer.llm import GeneratorUnavailable
+from cecot_rag.errors import GeneratorUnavailable
 
 LOCAL_MODEL = "qwen2.5-coder-1.5b-instruct"
 LABEL = f"local:{LOCAL_MODEL}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from cecot_rag.answer.local_model import LOCAL_MODEL
 from cecot_rag.assistant import InvalidQuestion, validate_question
 from cecot_rag.evaluation.ui import build_evaluation_tab
 from cecot_rag.ingest.pipeline import Progress
@@ -50,6 +51,8 @@ def generator_label(name: str, settings: Settings) -> str:
     if name == QUOTED:
         return "Quoted sentences"
     model = settings.llm_model if name == "openai" else None
+    if name == "local":
+        model = LOCAL_MODEL
     if name == "llamacpp" and settings.llm_model_path:
         model = Path(settings.llm_model_path).stem
     return f"Written by {model or name}"
