@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cecot_rag.stopwords import STOPWORDS
+
 _ABBREVIATIONS = {
     "mr",
     "mrs",
@@ -108,152 +110,6 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "also",
-        "according",
-        "article",
-        "author",
-        "say",
-        "said",
-        "says",
-        "tell",
-        "did",
-        "does",
-        "many",
-        "much",
-        "one",
-        "ones",
-    ]
-)
-
-
 @lru_cache(maxsize=1)
 def _stemmer():  # type: ignore[no-untyped-def]
     import Stemmer
@@ -263,12 +119,29 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
+# The one digit-grouping rule: a separator between a digit and exactly three more digits groups
+# thousands ('40,000' -> '40000'). Words and the verifier accept commas and points; numbers() only
+# commas (it keeps '0.600' a decimal); evaluation also accepts spaces ('40 000' in references).
+_DIGIT_GROUPS = {
+    separators: re.compile(rf"(?<=\d){pattern}(?=\d{{3}}(?!\d))")
+    for separators, pattern in ((",.", "[,.]"), (",", ","), (", ", r"[,\s]"))
+}
+
+# The [n] citation marker of an answer, with several numbers allowed ([1, 3] or [1; 3]): the
+# verifier reads model output with it and evaluation strips it from answers before comparing words.
+MARKER_NUMBERS = r"\d{1,3}(?:\s*[,;]\s*\d{1,3})*"
+CITATION_MARKER = re.compile(rf"\[\s*({MARKER_NUMBERS})\s*\]")
+
+
+def ungroup_digits(text: str, separators: str = ",.") -> str:
+    """text with thousands separators removed ('40,000' -> '40000'); separators: ",.", "," or ", "."""
+    return _DIGIT_GROUPS[separators].sub("", text)
+
 
 def words(text: str) -> list[str]:
     """Folded word tokens; numbers keep digit groups together ('40,000' -> '40000')."""
     folded = fold(text).replace("’", "'")
-    folded = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", folded)
-    return _WORD.findall(folded)
+    return _WORD.findall(ungroup_digits(folded))
 
 
 def terms(text: str) -> list[str]:
@@ -332,7 +205,7 @@ _MONTHS = frozenset(
 
 def numbers(text: str) -> set[str]:
     """Numbers written with digits, digit groups removed ('40,000' -> '40000', '0.6' stays)."""
-    return {re.sub(r"(?<=\d),(?=\d{3}\b)", "", m) for m in _NUMBER.findall(text)}
+    return {ungroup_digits(m, ",") for m in _NUMBER.findall(text)}
 
 
 def has_quantity(text: str) -> bool:

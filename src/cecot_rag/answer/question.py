@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cecot_rag.text import STOPWORDS, has_date, has_quantity, names, numbers, stem_prefix, words
+from cecot_rag.stopwords import STOPWORDS
+from cecot_rag.text import has_date, has_quantity, names, numbers, stem_prefix, words
 
 _TYPES = [
     (

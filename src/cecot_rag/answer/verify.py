@@ -19,7 +19,7 @@ from cecot_rag.answer.base import Evidence
 from cecot_rag.answer.prompt import is_instruction, strip_markup
 from cecot_rag.embedding import Embedder
 from cecot_rag.models import Passage
-from cecot_rag.text import fold, sentence_spans, terms, words
+from cecot_rag.text import CITATION_MARKER, MARKER_NUMBERS, fold, sentence_spans, terms, ungroup_digits, words
 
 MIN_SIMILARITY = 0.55
 MIN_TERM_COVERAGE = 0.75
@@ -27,8 +27,8 @@ MIN_TERMS = 2
 ATTACH_CANDIDATES = 3  # passages tried for a sentence whose markers are ignored
 SHORT_ANSWER_TERMS = 4  # fewer content words: a bare answer, read together with the question
 
-_MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
-_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])+")
+_MARKER = CITATION_MARKER
+_LEADING_MARKERS = re.compile(rf"^(?:\s*\[\s*{MARKER_NUMBERS}\s*\])+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _SOURCES = r"(documents?|passages?|sources?|texts?|evidence)"
@@ -86,8 +86,7 @@ class _Sentence:
 
 def numbers(text: str) -> set[str]:
     """The numbers written in digits in text, thousands separators removed ('40,000' -> '40000')."""
-    folded = re.sub(r"(?<=\d)[,.](?=\d{3}\b)", "", fold(text))
-    return set(_NUMBER.findall(folded))
+    return set(_NUMBER.findall(ungroup_digits(fold(text))))
 
 
 def _numbers_with_words(text: str) -> set[str]:

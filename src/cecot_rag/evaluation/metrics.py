@@ -15,7 +15,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from cecot_rag.stats import percentile
-from cecot_rag.text import fold, sentence_spans, terms, words
+from cecot_rag.text import CITATION_MARKER, fold, sentence_spans, terms, ungroup_digits, words
 
 # Metric names users may gate on, with the direction that counts as better.
 HIGHER_IS_BETTER = (
@@ -52,15 +52,14 @@ _QUOTES = str.maketrans(
         "\u00a0": " ",
     }
 )
-_DIGIT_GROUP = re.compile(r"(?<=\d)[,\s](?=\d{3}(?!\d))")
-_CITATION_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_CITATION_MARK = re.compile(r"\s*" + CITATION_MARKER.pattern)
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
 def normalize(text: str) -> str:
     """Folded text for comparisons: no case, accents, typographic quotes, digit grouping or extra spaces."""
     text = fold(text).translate(_QUOTES)
-    text = _DIGIT_GROUP.sub("", text)
+    text = ungroup_digits(text, ", ")
     return re.sub(r"\s+", " ", text).strip()
 
 
