@@ -66,9 +66,12 @@ def test_written_answer_replaces_the_quoted_one_and_keeps_only_verified_sentence
             expect(answer).not_to_contain_text("writing", timeout=WRITTEN_WAIT_MS)
             assert llm.chat_requests() > before, "the model really was asked"
             text = answer.inner_text()
-            removed = page.locator("#sources-panel .sources:visible details.dropped li").all_inner_texts()
+            # text_content, not inner_text: the list sits in a closed <details>, whose inner text is ''.
+            removed = page.locator("#sources-panel .sources:visible details.dropped li").all_text_contents()
             for sentence in removed:
-                assert sentence.rsplit(" (", 1)[0] not in text
+                shown = sentence.rsplit(" (", 1)[0].strip()
+                assert shown, f"a removed sentence is listed without its text: {sentence!r}"
+                assert shown not in text
             for link in answer.locator('a[href^="#source-"]').all():
                 anchor = (link.get_attribute("href") or "#")[1:]
                 assert page.locator(f"#sources-panel #{anchor}").count() == 1
