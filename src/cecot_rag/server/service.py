@@ -38,6 +38,12 @@ _COPY_CHUNK = 1 << 16
 _NAME_PUNCTUATION = frozenset("._-")
 
 
+def _log_startup_file(source: str, index: int, total: int) -> None:
+    """Startup ingestion progress: the first and last file and about every twentieth in between."""
+    if index in (0, total - 1) or (index + 1) % max(1, total // 20) == 0:
+        log.info("ingesting %d/%d: %s", index + 1, total, Path(source).name)
+
+
 class Rejected(Exception):
     """A request the server refuses, with the HTTP status and a message for the user."""
 
@@ -116,7 +122,7 @@ class ChatService:
     def prepare_index(self) -> None:
         """Ingest documents_dir into an empty index, then mark the service ready (run in a thread)."""
         try:
-            report = self.assistant.ensure_ingested()
+            report = self.assistant.ensure_ingested(Progress(on_source=_log_startup_file))
             if report is not None:
                 log.info("startup ingestion: %s", report.summary())
                 for failure in report.failed:
