@@ -38,12 +38,6 @@ _COPY_CHUNK = 1 << 16
 _NAME_PUNCTUATION = frozenset("._-")
 
 
-def _log_startup_file(source: str, index: int, total: int) -> None:
-    """Startup ingestion progress: the first and last file and about every twentieth in between."""
-    if index in (0, total - 1) or (index + 1) % max(1, total // 20) == 0:
-        log.info("ingesting %d/%d: %s", index + 1, total, Path(source).name)
-
-
 class Rejected(Exception):
     """A request the server refuses, with the HTTP status and a message for the user."""
 
@@ -122,7 +116,7 @@ class ChatService:
     def prepare_index(self) -> None:
         """Ingest documents_dir into an empty index, then mark the service ready (run in a thread)."""
         try:
-            report = self.assistant.ensure_ingested(Progress(on_source=_log_startup_file))
+            report = self.assistant.ensure_ingested(Progress(on_source=self._log_startup_file))
             if report is not None:
                 log.info("startup ingestion: %s", report.summary())
                 for failure in report.failed:
@@ -132,6 +126,12 @@ class ChatService:
             self.startup_error = f"{type(exc).__name__}: {exc}"
             return
         self.ready.set()
+
+    def _log_startup_file(self, source: str, index: int, total: int) -> None:
+        """Startup ingestion progress: the first and last file and every (total // 20)-th between,
+        so about twenty lines however many files there are; names as clients see them."""
+        if index in (0, total - 1) or (index + 1) % max(1, total // 20) == 0:
+            log.info("ingesting %d/%d: %s", index + 1, total, self.public_source(source))
 
     def start_preparing(self) -> threading.Thread:
         thread = threading.Thread(target=self.prepare_index, name="cecot-rag-startup-ingest", daemon=True)
