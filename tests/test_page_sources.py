@@ -102,7 +102,7 @@ def test_startup_prints_progress_then_one_ready_line_and_no_access_log(server: R
     assert any("embedding model ready" in line for line in before)
     assert any("startup ingestion: 3 added" in line for line in before)
     counted = [line.split("ingesting ", 1)[1].split(":")[0] for line in before if "ingesting " in line]
-    assert counted[0] == "1/3" and counted[-1] == "3/3", before
+    assert counted[:1] == ["1/3"] and counted[-1:] == ["3/3"], before
     assert not any("http://" in line for line in before), "no URL before the page answers"
     assert not any("GET /" in line or line.startswith("INFO") for line in lines), "no access log"
 
