@@ -27,7 +27,6 @@ from cecot_rag import Assistant, Settings  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "documents"
 ARTICLE = next(DOCUMENTS.glob("*.md"))
-SHARED = ROOT.parent / "shared"
 
 
 def skips_fail() -> bool:
