@@ -18,6 +18,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+RETRY_AFTER_SECONDS = 30.0
+DEFAULT_TOPIC = "CECOT and security policy in Latin America"
 
 
 class Settings(BaseSettings):
@@ -105,7 +107,29 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_model_path: str | None = None
-    llm_timeout: float = Field(default=60.0, gt=0)
+    llm_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Deadline in seconds for one written answer; at the deadline the quoted answer is given.",
+    )
+    llm_retry_after: float = Field(
+        default=RETRY_AFTER_SECONDS,
+        ge=0,
+        description="After a failure (deadline, unreachable, garbage) the language model is not asked "
+        "again for this many seconds: answers are quoted meanwhile, and their notice says so.",
+    )
+    llm_threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads for a model run in-process by llama.cpp (0: every core this process "
+        "may use; one answer is written at a time).",
+    )
+    topic: str = Field(
+        default=DEFAULT_TOPIC,
+        min_length=1,
+        max_length=200,
+        description="What the documents are about, as the language model's instructions name it.",
+    )
     auth: str | None = Field(default=None, description="USER:PASSWORD protecting the server.")
     # Load limits of `serve`, chosen for a 2-core CPU: a few answers at a time, a bounded line of
     # waiting questions, and a quick 503 for anything beyond instead of a hanging request.

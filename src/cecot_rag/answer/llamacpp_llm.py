@@ -6,7 +6,6 @@ for the packaged local model, 1.9 GB; generation on one model is serialised by i
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,13 +29,16 @@ _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
 
-def load_llama(path: Path, n_ctx: int, chat_format: str | None = None) -> tuple[Any, threading.Lock]:
+def load_llama(
+    path: Path, n_ctx: int, chat_format: str | None = None, n_threads: int = 1
+) -> tuple[Any, threading.Lock]:
     """The llama_cpp.Llama for path, loaded on first use and shared by the whole process, with the
-    lock that every generation on it must hold (llama.cpp contexts are not thread-safe)."""
+    lock that every generation on it must hold (llama.cpp contexts are not thread-safe). The first
+    load decides its threads."""
     key = (str(path.resolve()), n_ctx)
     with _models_lock:
         if key not in _models:
-            _models[key] = (_new_llama(path, n_ctx, chat_format), threading.Lock())
+            _models[key] = (_new_llama(path, n_ctx, chat_format, n_threads), threading.Lock())
         return _models[key]
 
 
@@ -66,7 +68,7 @@ def without_extra_buffers() -> Iterator[None]:
         llama_module.llama_cpp.llama_model_default_params = original
 
 
-def _new_llama(path: Path, n_ctx: int, chat_format: str | None) -> Any:
+def _new_llama(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) -> Any:
     import llama_cpp
 
     with without_extra_buffers():
@@ -74,8 +76,10 @@ def _new_llama(path: Path, n_ctx: int, chat_format: str | None) -> Any:
             model_path=str(path),
             n_ctx=n_ctx,
             n_batch=512,
-            # llama-cpp-python generates on half the cores by default; one answer at a time uses all.
-            n_threads=os.cpu_count() or 1,
+            # llama-cpp-python generates on half the cores by default; one answer at a time uses all
+            # it is given, for the prompt (n_threads_batch) as for each token.
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
             verbose=False,
             chat_format=chat_format,
         )
@@ -85,12 +89,15 @@ class LlamaCppLLM(CustomLLM):
     """A GGUF run in this process by llama-cpp-python, as a llama-index LLM (one generation at a time).
 
     Chat goes through the file's own chat template (or chat_format); Gemma's format drops system
-    turns, so for it the system prompt is folded into the first user turn.
+    turns, so for it the system prompt is folded into the first user turn. llama.cpp keeps the last
+    prompt's computation, so a prompt that starts like the previous one is computed only from where
+    they differ.
     """
 
     model_path: str
     chat_format: str | None = None
     n_ctx: int = CONTEXT_TOKENS
+    n_threads: int = 1
     temperature: float = 0.1
     max_tokens: int = 300
 
@@ -104,7 +111,11 @@ class LlamaCppLLM(CustomLLM):
         )
 
     def _model(self) -> tuple[Any, threading.Lock]:
-        return load_llama(Path(self.model_path), self.n_ctx, self.chat_format)
+        return load_llama(Path(self.model_path), self.n_ctx, self.chat_format, self.n_threads)
+
+    def load(self) -> None:
+        """Load the GGUF now rather than on the first question."""
+        self._model()
 
     def _chunks(self, create: str, request: dict[str, Any], **kwargs: Any) -> Iterator[str]:
         model, lock = self._model()

@@ -1,13 +1,15 @@
 """Language-model backends: any llama-index LLM, among them an OpenAI-compatible endpoint and a GGUF
 run in-process by llama.cpp (the packaged local model or any other file).
 
-All stream text deltas under one hard deadline: generation runs in a worker thread and the caller
-stops waiting when the time is up, so a hung or slow endpoint never hangs a request. Every failure
-becomes an LLMError whose message can be shown to users as it is.
+All stream text deltas under one hard deadline (`llm_timeout`): generation runs in a worker thread
+and the caller stops waiting when the time is up, so a hung or slow endpoint never hangs a request.
+Every failure becomes an LLMError whose message can be shown to users as it is; after one, the model
+is paused for `llm_retry_after` seconds (LLMPaused) instead of making every question wait again.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -17,17 +19,33 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cecot_rag.errors import GeneratorUnavailable, LLMError
-from cecot_rag.settings import Settings
+from cecot_rag.settings import RETRY_AFTER_SECONDS, Settings
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
 PACKAGED_GEMMA = "packaged:gemma3-270m"
 LLAMA_INDEX = "llama-index"  # the generator name for an LLM object given by the caller
-# After a failure, calls fail fast for this long instead of making every question wait again.
-COOLDOWN_SECONDS = 30.0
 
 Messages = Sequence[dict[str, str]]
+
+
+class LLMPaused(LLMError):
+    """The model failed a moment ago and is not asked again yet (Settings.llm_retry_after)."""
+
+    def __init__(self, reason: str, ago: float, retry_in: float) -> None:
+        super().__init__(
+            f"It failed {ago:.0f} s ago: {reason}; it is asked again in {max(1.0, retry_in):.0f} s"
+        )
+        self.reason = reason
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity), not every core of the machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class ChatBackend:
@@ -36,7 +54,8 @@ class ChatBackend:
     label: str
     where: str
 
-    def __init__(self, timeout: float, cooldown: float = COOLDOWN_SECONDS) -> None:
+    def __init__(self, timeout: float, cooldown: float = RETRY_AFTER_SECONDS) -> None:
+        """timeout: the deadline of one answer; cooldown: the pause after a failure."""
         self.timeout = timeout
         self.cooldown = cooldown
         self._failure: tuple[float, str] | None = None
@@ -49,9 +68,12 @@ class ChatBackend:
         return f"{self.where} failed ({type(error).__name__}: {str(error)[:200]})"
 
     def stream(self, messages: Messages, max_tokens: int, timeout: float | None = None) -> Iterator[str]:
-        """Text deltas; raises LLMError when the model fails, returns nothing, or runs out of time."""
-        if self._failure and time.monotonic() - self._failure[0] < self.cooldown:
-            raise LLMError(f"{self._failure[1]} (a moment ago; not retried yet)")
+        """Text deltas; raises LLMError when the model fails, returns nothing, or runs out of time,
+        and LLMPaused without asking it while it is paused after a failure."""
+        if self._failure:
+            ago = time.monotonic() - self._failure[0]
+            if ago < self.cooldown:
+                raise LLMPaused(self._failure[1], ago, self.cooldown - ago)
         limit = timeout or self.timeout
         try:
             yield from self._stream_with_deadline(messages, max_tokens, limit)
@@ -63,7 +85,19 @@ class ChatBackend:
     def complete(self, messages: Messages, max_tokens: int, timeout: float | None = None) -> str:
         return "".join(self.stream(messages, max_tokens, timeout))
 
-    def _stream_with_deadline(self, messages: Messages, max_tokens: int, limit: float) -> Iterator[str]:
+    def warm(self, messages: Messages, timeout: float) -> None:
+        """One token for messages, so the model is loaded and the start of its prompts computed before
+        the first question; raises LLMError, but a failure here does not pause the model."""
+        self.load()
+        for _ in self._stream_with_deadline(messages, 1, timeout, allow_empty=True):
+            pass
+
+    def load(self) -> None:
+        """Load the model, if this backend runs one (a remote endpoint loads its own)."""
+
+    def _stream_with_deadline(
+        self, messages: Messages, max_tokens: int, limit: float, allow_empty: bool = False
+    ) -> Iterator[str]:
         results: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
         self.calls += 1
@@ -88,9 +122,8 @@ class ChatBackend:
             while True:
                 remaining = deadline - time.monotonic()
                 try:
-                    if remaining <= 0:
-                        raise queue.Empty
-                    kind, value = results.get(timeout=remaining)
+                    # At the deadline, what the model has written by then is still read.
+                    kind, value = results.get(timeout=max(remaining, 0.0))
                 except queue.Empty:
                     raise LLMError(f"{self.where} did not finish answering within {limit:g} s") from None
                 if kind == "end":
@@ -102,7 +135,7 @@ class ChatBackend:
                     yield value
         finally:
             stop.set()
-        if not produced:
+        if not produced and not allow_empty:
             raise LLMError(f"{self.where} returned an empty answer")
 
 
@@ -110,11 +143,17 @@ class LlamaIndexBackend(ChatBackend):
     """Any llama-index LLM (Ollama, vLLM, hosted models, our own two) behind the hard deadline."""
 
     def __init__(
-        self, llm: LLM, label: str, where: str, timeout: float, pass_max_tokens: bool = True
+        self,
+        llm: LLM,
+        label: str,
+        where: str,
+        timeout: float,
+        pass_max_tokens: bool = True,
+        cooldown: float = RETRY_AFTER_SECONDS,
     ) -> None:
         """pass_max_tokens: send max_tokens with each call (off for a user's LLM, whose own
         configuration decides and which may not accept the keyword)."""
-        super().__init__(timeout)
+        super().__init__(timeout, cooldown)
         self.llm = llm
         self.label = label
         self.where = where
@@ -138,6 +177,12 @@ class LlamaIndexBackend(ChatBackend):
             if stop.is_set():
                 return
             yield response.delta or ""
+
+    def load(self) -> None:
+        from cecot_rag.answer.llamacpp_llm import LlamaCppLLM
+
+        if isinstance(self.llm, LlamaCppLLM):
+            self.llm.load()
 
 
 class OpenAICompatibleBackend(LlamaIndexBackend):
@@ -165,7 +210,11 @@ class OpenAICompatibleBackend(LlamaIndexBackend):
             reuse_client=False,
         )
         super().__init__(
-            llm, f"openai:{self.model}", f"The language model at {self.base_url}", settings.llm_timeout
+            llm,
+            f"openai:{self.model}",
+            f"The language model at {self.base_url}",
+            settings.llm_timeout,
+            cooldown=settings.llm_retry_after,
         )
 
     def _describe(self, error: BaseException) -> str:
@@ -186,8 +235,8 @@ class OpenAICompatibleBackend(LlamaIndexBackend):
         return super()._describe(error)
 
 
-def llamacpp_backend(path: Path, label: str, timeout: float) -> LlamaIndexBackend:
-    """A GGUF run in this process by llama-cpp-python, as a llama-index LLM."""
+def llamacpp_backend(path: Path, label: str, settings: Settings) -> LlamaIndexBackend:
+    """A GGUF run in this process by llama-cpp-python, as a llama-index LLM, on llm_threads threads."""
     try:
         import llama_cpp  # noqa: F401
     except ImportError as error:
@@ -196,8 +245,10 @@ def llamacpp_backend(path: Path, label: str, timeout: float) -> LlamaIndexBacken
         ) from error
     from cecot_rag.answer.llamacpp_llm import LlamaCppLLM
 
-    llm = LlamaCppLLM(model_path=str(path), chat_format=_chat_format(path))
-    return LlamaIndexBackend(llm, label, f"The local model {path.name}", timeout)
+    threads = settings.llm_threads or available_cores()
+    llm = LlamaCppLLM(model_path=str(path), chat_format=_chat_format(path), n_threads=threads)
+    where = f"The local model {path.name}"
+    return LlamaIndexBackend(llm, label, where, settings.llm_timeout, cooldown=settings.llm_retry_after)
 
 
 def llama_index_llm(llm: LLM | None) -> LLM | None:
@@ -243,12 +294,12 @@ def make_backend(name: str, settings: Settings, llm: LLM | None = None) -> ChatB
                 f"(or {PACKAGED_GEMMA!r} for the small packaged demo model)"
             )
         path = resolve_model_path(settings.llm_model_path)
-        return llamacpp_backend(path, f"llamacpp:{path.name}", settings.llm_timeout)
+        return llamacpp_backend(path, f"llamacpp:{path.name}", settings)
     if name == "local":
         from cecot_rag.answer import local_model
 
         path = local_model.model_path(settings.model_cache_dir)
-        return llamacpp_backend(path, local_model.LABEL, settings.llm_timeout)
+        return llamacpp_backend(path, local_model.LABEL, settings)
     if name == LLAMA_INDEX:
         chosen = llama_index_llm(llm)
         if chosen is None:
@@ -258,7 +309,9 @@ def make_backend(name: str, settings: Settings, llm: LLM | None = None) -> ChatB
             )
         model = chosen.metadata.model_name
         where = f"The language model {model} ({type(chosen).__name__})"
-        return LlamaIndexBackend(chosen, f"llama-index:{model}", where, settings.llm_timeout, False)
+        return LlamaIndexBackend(
+            chosen, f"llama-index:{model}", where, settings.llm_timeout, False, settings.llm_retry_after
+        )
     raise GeneratorUnavailable(
         f"unknown generator {name!r}; choose extractive, local, llamacpp, openai or llama-index"
     )

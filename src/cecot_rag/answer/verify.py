@@ -3,14 +3,16 @@
 A sentence survives only if its [n] markers name passages that were given to the model, every
 number in it occurs in those passages, most of its content words do too, and its meaning is close
 to one sentence of them (cosine similarity with the same embedding model that retrieval uses).
-That sentence becomes the citation's quote, verbatim. For a model whose markers are not trusted,
-attach() finds the passages itself and applies the same checks.
+That sentence becomes the citation's quote, verbatim. Given the sentences the answer path's scorer
+found to answer the question (`quotable`), only those can be that sentence: a generated sentence
+that the passage supports but that answers nothing is dropped too. For a model whose markers are
+not trusted, attach() finds the passages itself and applies the same checks.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +84,7 @@ class _Sentence:
     text: str
     terms: frozenset[str]
     numbers: frozenset[str]
+    quotable: bool
 
 
 def numbers(text: str) -> set[str]:
@@ -128,20 +131,30 @@ def _marker_numbers(text: str) -> list[int]:
     return [int(n) for group in _MARKER.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
 
 
+Span = tuple[str, int, int]  # passage id, start and end of a sentence in the passage's text
+
+
 @dataclass
 class Verifier:
-    """Holds the passages given to the model, split into sentences and embedded once per answer."""
+    """Holds the passages given to the model, split into sentences; the ones that may be quoted are
+    embedded once per answer.
+
+    quotable: the sentences that may support a generated sentence (None: every sentence).
+    """
 
     passages: Sequence[Passage]
     embedder: Embedder
+    quotable: Collection[Span] | None = None
     min_similarity: float = MIN_SIMILARITY
     min_coverage: float = MIN_TERM_COVERAGE
     _sentences: list[_Sentence] = field(init=False, default_factory=list)
+    _rows: list[int] = field(init=False, default_factory=list)  # _sentences index of each vector
     _vectors: np.ndarray = field(init=False)
     _withheld_words: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         usable_words: set[str] = set()
+        quotable = None if self.quotable is None else set(self.quotable)
         for index, passage in enumerate(self.passages):
             for span in sentence_spans(passage.text):
                 text = passage.text[span.start : span.end]
@@ -150,6 +163,7 @@ class Verifier:
                     self._withheld_words.update(words(text))
                     continue
                 usable_words.update(words(text))
+                may_quote = quotable is None or (passage.id, span.start, span.end) in quotable
                 self._sentences.append(
                     _Sentence(
                         index,
@@ -158,10 +172,12 @@ class Verifier:
                         text,
                         frozenset(terms(text)),
                         frozenset(_numbers_with_words(text)),
+                        may_quote,
                     )
                 )
         self._withheld_words -= usable_words
-        self._vectors = self.embedder.embed([s.text for s in self._sentences])
+        self._rows = [i for i, s in enumerate(self._sentences) if s.quotable]
+        self._vectors = self.embedder.embed([self._sentences[i].text for i in self._rows])
 
     def redact(self, text: str) -> str:
         """text with the words that only occur in withheld (instruction-like) sentences masked."""
@@ -179,8 +195,8 @@ class Verifier:
         count = len(self.passages)
         outside = [n for n in sentence.markers if not 1 <= n <= count]
         if outside:
-            given = f"[1]–[{count}]" if count > 1 else "[1]"
-            return Verdict(False, f"cites [{outside[0]}], but only passages {given} were given")
+            given = f"passages [1]–[{count}] were" if count > 1 else "passage [1] was"
+            return Verdict(False, f"cites [{outside[0]}], but only {given} given")
         if is_instruction(sentence.text):
             return Verdict(False, "repeats text addressed to an AI assistant")
         tainted = [w for w in words(sentence.text) if w in self._withheld_words]
@@ -205,22 +221,27 @@ class Verifier:
         if coverage < self.min_coverage:
             missing = ", ".join(sorted(claimed - present))
             return Verdict(False, f"key terms not in {markers}: {missing}")
-        similarities = self._vectors[cited] @ self.embedder.embed_one(sentence.text)
+        rows = [r for r, i in enumerate(self._rows) if self._sentences[i].passage + 1 in sentence.markers]
+        if not rows:
+            return Verdict(False, f"no sentence of {markers} answers the question")
+        similarities = self._vectors[rows] @ self.embedder.embed_one(sentence.text)
         best = float(similarities.max())
         if best < self.min_similarity:
+            what = "says this" if self.quotable is None else "that answers the question says this"
             return Verdict(
                 False,
-                f"no sentence of {markers} says this (similarity {best:.2f} < {self.min_similarity:.2f})",
+                f"no sentence of {markers} {what} (similarity {best:.2f} < {self.min_similarity:.2f})",
                 similarity=best,
             )
-        evidence = self._evidence(sentence, cited, similarities)
+        quotable = [self._rows[r] for r in rows]
+        evidence = self._evidence(sentence, quotable, similarities, cited)
         kept = [
             i for i in cited if self.passages[self._sentences[i].passage] in [e.passage for e in evidence]
         ]
         kept_terms = set().union(*(self._sentences[i].terms for i in kept))
         if len(claimed & kept_terms) / len(claimed) < self.min_coverage:
             # The words came from a passage whose sentences are not close enough to quote: cite it too.
-            evidence = self._evidence(sentence, cited, similarities, keep_all=True)
+            evidence = self._evidence(sentence, quotable, similarities, cited, keep_all=True)
         return Verdict(True, None, evidence, best)
 
     def attach(self, sentence: GeneratedSentence, question: str = "") -> Verdict:
@@ -232,7 +253,7 @@ class Verifier:
         fails alone ("Elected in 2019.") is checked again as the claim it makes together with the
         question, and then every one of its own words must be in the passage that supports it.
         """
-        if not self._sentences:
+        if not self._rows:
             return Verdict(False, "the passages have no checkable text")
         verdict = self._attach(sentence.text)
         own = set(terms(sentence.text))
@@ -246,8 +267,8 @@ class Verifier:
     def _attach(self, text: str) -> Verdict:
         similarities = self._vectors @ self.embedder.embed_one(text)
         ranked: list[int] = []
-        for index in np.argsort(-similarities):
-            passage = self._sentences[int(index)].passage + 1
+        for row in np.argsort(-similarities):
+            passage = self._sentences[self._rows[int(row)]].passage + 1
             if passage not in ranked:
                 ranked.append(passage)
         candidates = [(n,) for n in ranked[:ATTACH_CANDIDATES]]
@@ -262,15 +283,21 @@ class Verifier:
         return Verdict(False, f"nothing in the passages supports it ({verdicts[0].reason})")
 
     def _evidence(
-        self, sentence: GeneratedSentence, cited: list[int], similarities: np.ndarray, keep_all: bool = False
+        self,
+        sentence: GeneratedSentence,
+        quotable: list[int],
+        similarities: np.ndarray,
+        cited: list[int],
+        keep_all: bool = False,
     ) -> tuple[Evidence, ...]:
-        """Per cited passage its best-matching sentence; passages that support nothing are left out.
+        """Per cited passage its best-matching quotable sentence; passages that support nothing are
+        left out (cited: every sentence of the cited passages, for their numbers).
 
         A passage stays if its best sentence is similar enough, or if it is where a number of the
         generated sentence comes from.
         """
         best_by_passage: dict[int, tuple[float, _Sentence]] = {}
-        for index, similarity in zip(cited, similarities, strict=True):
+        for index, similarity in zip(quotable, similarities, strict=True):
             candidate = self._sentences[index]
             current = best_by_passage.get(candidate.passage)
             if current is None or similarity > current[0]:

@@ -1,8 +1,9 @@
 """`cecot-rag eval`: run a set, print the table, write JSON/HTML, compare, and gate on thresholds.
 
 Exit status: 0 when every --fail-under threshold holds, 1 when one is missed (or nothing could be
-indexed), 2 for usage errors (unknown metric, malformed value, missing set or corpus, a broken set,
-comparing runs of different sets). `--check-set`: 0 when the set is clean, 1 when it has problems.
+indexed, or an answer contains the language model's prompt text), 2 for usage errors (unknown
+metric, malformed value, missing set or corpus, a broken set, comparing runs of different sets).
+`--check-set`: 0 when the set is clean, 1 when it has problems.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cecot_rag.answer.prompt import scaffolding_in
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, UsageError
 from cecot_rag.evaluation.api import write_csv
 from cecot_rag.evaluation.check import check_set
@@ -84,6 +86,7 @@ def run_eval(options: EvalOptions) -> int:
             return EXIT_FAILED
         print(f"Evaluating {len(eval_set.cases)} cases of {eval_set.path} ...", file=sys.stderr)
         run = run_set(assistant, eval_set, options.top_k, options.generator, _print_progress, label)
+        leaked = [case.id for case in run.cases if scaffolding_in(case.answer)]
         run.thresholds = thresholds
         if options.baseline:
             run.baseline = _run_baseline(assistant, eval_set, corpus, run.settings["top_k"])
@@ -97,6 +100,13 @@ def run_eval(options: EvalOptions) -> int:
     comparison = compare(report, previous) if previous else None
     print(format_table(report, comparison, verbose=options.verbose))
     _write_outputs(options, report, comparison)
+    if leaked:  # our own prompt shown as an answer fails the run whatever the metrics say
+        print(
+            f"cecot-rag: failed: {len(leaked)} answer(s) contain the language model's prompt text: "
+            + ", ".join(leaked),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_FAILED if report["failed_thresholds"] else EXIT_OK
 
 

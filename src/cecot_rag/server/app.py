@@ -300,6 +300,11 @@ def report_startup(service: ChatService, options: ServeOptions, credentials: tup
     _say("loading the embedding model (a machine's first start also exports it to ONNX, once)")
     backend = service.assistant.embedder.active_backend
     _say(f"embedding model ready ({backend}) after {time.monotonic() - started:.0f} s")
+    if settings.generator != "extractive":
+        from cecot_rag.answer.generated import warm_up
+
+        _say(f"loading the language model for {settings.generator!r} answers (CECOT_RAG_GENERATOR)")
+        _say(warm_up(service.assistant.answerer, settings.generator))
     if not service.ready.is_set():
         count = len(expand_sources([settings.documents_dir])[0])
         files = f"{count} file{'s' if count != 1 else ''}"

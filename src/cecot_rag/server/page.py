@@ -98,7 +98,7 @@ class ChatPage:
             )
             with gr.Tabs():
                 with gr.Tab("Chat", id="chat"):
-                    self._chat_tab(session)
+                    answer_switch = self._chat_tab(session)
                 with gr.Tab("Documents", id="documents") as documents_tab:
                     listing = self._documents_tab()
                 with gr.Tab("Evaluation", id="evaluation"):
@@ -110,14 +110,16 @@ class ChatPage:
                 listing,
                 api_name="list_documents",
             )
+            # Every page load lists the generators available now, as REST /generators does: one
+            # that becomes available while the server runs appears without a restart.
+            page.load(self.answer_switch, None, answer_switch, api_name=False)
         # Two answers at a time on a small CPU; beyond 64 waiting, Gradio tells users the queue is full.
         page.queue(default_concurrency_limit=2, max_size=64)
         return page
 
     # -- chat ----------------------------------------------------------------------------------
-    def _chat_tab(self, session: gr.State) -> None:
-        generators = self.assistant.generators()
-        settings = self.service.settings
+    def _chat_tab(self, session: gr.State) -> gr.Radio:
+        """The chat tab's components and events; returns the answer switch."""
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -146,13 +148,7 @@ class ChatPage:
                         scale=5,
                     )
                     ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                generator = gr.Radio(
-                    choices=[(generator_label(name, settings), name) for name in generators],
-                    value=generators[0],
-                    label="Answer",
-                    elem_id="generator",
-                    visible=any(name != QUOTED for name in generators),
-                )
+                generator = gr.Radio(label="Answer", elem_id="generator", **self.answer_switch())
                 with gr.Row():
                     clear_button = gr.Button("Clear chat", size="sm", elem_id="clear")
                     export_button = gr.DownloadButton(
@@ -175,6 +171,16 @@ class ChatPage:
         gr.on([clear_button.click, chatbot.clear], self.clear, None, cleared, api_name="clear")
         export_button.click(self.export, session, export_button, api_name="export")
         chatbot.like(self.feedback, session, None, api_name="feedback")
+        return generator
+
+    def answer_switch(self) -> dict[str, Any]:
+        """The answer switch's choices as the generators available now; shown when one writes."""
+        generators = self.assistant.generators()
+        return {
+            "choices": [(generator_label(name, self.service.settings), name) for name in generators],
+            "value": generators[0],
+            "visible": any(name != QUOTED for name in generators),
+        }
 
     def respond(
         self,
@@ -207,8 +213,12 @@ class ChatPage:
         hide = gr.update(visible=False)
         yield waiting, gr.skip(), "", state, hide, gr.skip()
         generator = chosen or QUOTED
-        if generator != QUOTED:
-            quoted = self.assistant.ask(asked, state["turns"], generator=QUOTED)
+        if generator not in self.assistant.generators():
+            raise gr.Error(f"{generator_label(generator, self.service.settings)} is not available now.")
+        # One answer path for both answers: the written one has the quoted one's decision.
+        found = self.assistant.prepare(asked, state["turns"], None, generator)
+        if generator != QUOTED and found.answered:
+            quoted = self.assistant.answerer(QUOTED).answer(found)
             note = f"\n\n*{generator_label(generator, self.service.settings)}: writing…*"
             shown = answer_markdown(quoted.text, quoted.citations, turn) + note
             sources = conversation_sources_html([*earlier, quoted])
@@ -222,7 +232,7 @@ class ChatPage:
             )
         partial = ""
         final: Answer | None = None
-        for item in self.assistant.ask_stream(asked, state["turns"], generator=generator):
+        for item in self.assistant.answerer(generator).stream(found):
             if isinstance(item, Answer):
                 final = item
                 break
@@ -242,6 +252,8 @@ class ChatPage:
             "answers": [*earlier, final],
         }
         reply = answer_markdown(final.text, final.citations, turn)
+        if final.notice and generator != QUOTED:  # why the written answer is not (all) there, in view
+            reply += f"\n\n*Note: {escape_markdown(final.notice)}*"
         messages = [*messages, {"role": "assistant", "content": reply}]
         download = gr.update(value=export_file(state["answers"]), interactive=True)
         yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
