@@ -6,6 +6,8 @@ and test_local_model.py; the page and REST in test_page_generator.py and test_ge
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cecot_rag import Answer, Assistant, Passage, Settings
@@ -19,12 +21,12 @@ from cecot_rag.answer.generated import (
     quotable_spans,
     warm_up,
 )
+from cecot_rag.answer.llamacpp_llm import available_cores, generation_threads, idle_cores
 from cecot_rag.answer.llm import (
     PACKAGED_GEMMA,
     LlamaIndexBackend,
     LLMError,
     LLMPaused,
-    available_cores,
     make_backend,
 )
 from cecot_rag.answer.local_model import local_model_installed
@@ -327,9 +329,17 @@ def test_deadline_pause_and_threads_come_from_settings(tmp_path) -> None:  # typ
     for name in ("openai", "llamacpp"):
         backend = make_backend(name, settings)
         assert (backend.timeout, backend.cooldown) == (7, 11)
-    assert make_backend("llamacpp", settings).llm.n_threads == available_cores()  # type: ignore[attr-defined]
+    assert make_backend("llamacpp", settings).llm.n_threads == 0  # type: ignore[attr-defined]
     three = settings.model_copy(update={"llm_threads": 3})
     assert make_backend("llamacpp", three).llm.n_threads == 3  # type: ignore[attr-defined]
+
+
+def test_llama_cpp_writes_on_the_cores_that_are_idle() -> None:
+    assert [generation_threads(idle, 2) for idle in (0.0, 0.4, 0.6, 1.4, 1.6, 2.0)] == [1, 1, 1, 1, 2, 2]
+    assert generation_threads(None, 4) == 4 and generation_threads(7.5, 4) == 4
+    idle = idle_cores()
+    assert idle is not None and 0 <= idle <= (os.cpu_count() or 1)
+    assert 1 <= available_cores() <= (os.cpu_count() or 1)
 
 
 # -- the page never lists as removed a sentence it shows -------------------------------------------------

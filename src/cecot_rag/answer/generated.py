@@ -208,7 +208,7 @@ class GeneratedAnswerer:
             yield answer
             return
         blocks = evidence_blocks(found.chosen)
-        verifier = Verifier([p for p, _ in blocks], self.embedder, quotable_spans(found))
+        verifier = Verifier([p for p, _ in blocks], self.embedder, quotable_spans(found), found.passages)
         draft = _Draft(verifier, found, self.attach)
         question = found.question
         messages = evidence_messages(

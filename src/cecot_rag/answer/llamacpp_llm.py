@@ -6,7 +6,9 @@ for the packaged local model, 1.9 GB; generation on one model is serialised by i
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,7 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
 CONTEXT_TOKENS = 4096
+IDLE_SAMPLE_SECONDS = 0.1
 
 _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
@@ -97,7 +100,7 @@ class LlamaCppLLM(CustomLLM):
     model_path: str
     chat_format: str | None = None
     n_ctx: int = CONTEXT_TOKENS
-    n_threads: int = 1
+    n_threads: int = 0  # 0: the cores idle when each generation starts (generation_threads)
     temperature: float = 0.1
     max_tokens: int = 300
 
@@ -111,7 +114,9 @@ class LlamaCppLLM(CustomLLM):
         )
 
     def _model(self) -> tuple[Any, threading.Lock]:
-        return load_llama(Path(self.model_path), self.n_ctx, self.chat_format, self.n_threads)
+        return load_llama(
+            Path(self.model_path), self.n_ctx, self.chat_format, self.n_threads or available_cores()
+        )
 
     def load(self) -> None:
         """Load the GGUF now rather than on the first question."""
@@ -122,6 +127,10 @@ class LlamaCppLLM(CustomLLM):
         options = {"max_tokens": kwargs.get("max_tokens", self.max_tokens), "temperature": self.temperature}
         # llama.cpp contexts are not thread-safe: a late generation finishes its token before the next.
         with lock:
+            import llama_cpp
+
+            threads = self.n_threads or generation_threads(idle_cores(), available_cores())
+            llama_cpp.llama_set_n_threads(model._ctx.ctx, threads, threads)
             chunks = getattr(model, create)(**request, stream=True, **options)
             try:
                 for chunk in chunks:
@@ -163,6 +172,41 @@ class LlamaCppLLM(CustomLLM):
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         text = "".join(self._chunks("create_completion", {"prompt": prompt}, **kwargs))
         return CompletionResponse(text=text)
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity), not every core of the machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def idle_cores(interval: float = IDLE_SAMPLE_SECONDS, stat: Path = Path("/proc/stat")) -> float | None:
+    """How many of the machine's cores were idle over the last interval seconds; None where the
+    kernel does not say (not Linux)."""
+
+    def sample() -> tuple[int, int, int]:
+        fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4], os.cpu_count() or 1  # total, idle + iowait, cores
+
+    try:
+        before = sample()
+        time.sleep(interval)
+        after = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = after[0] - before[0]
+    return after[2] * (after[1] - before[1]) / total if total > 0 else None
+
+
+def generation_threads(idle: float | None, cores: int) -> int:
+    """Threads for one generation: the idle cores, rounded, at least 1 and at most cores (all of
+    them when unknown). A thread beyond the idle cores makes llama.cpp's threads wait for each
+    other: at a load of 7 on 2 cores, 60 tokens of Gemma 270M took 18.6 s on 2 threads, 2.9 s on 1."""
+    if idle is None:
+        return cores
+    return max(1, min(cores, round(idle)))
 
 
 def merge_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:

@@ -9,7 +9,6 @@ is paused for `llm_retry_after` seconds (LLMPaused) instead of making every ques
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -38,14 +37,6 @@ class LLMPaused(LLMError):
             f"It failed {ago:.0f} s ago: {reason}; it is asked again in {max(1.0, retry_in):.0f} s"
         )
         self.reason = reason
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity), not every core of the machine."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class ChatBackend:
@@ -245,8 +236,7 @@ def llamacpp_backend(path: Path, label: str, settings: Settings) -> LlamaIndexBa
         ) from error
     from cecot_rag.answer.llamacpp_llm import LlamaCppLLM
 
-    threads = settings.llm_threads or available_cores()
-    llm = LlamaCppLLM(model_path=str(path), chat_format=_chat_format(path), n_threads=threads)
+    llm = LlamaCppLLM(model_path=str(path), chat_format=_chat_format(path), n_threads=settings.llm_threads)
     where = f"The local model {path.name}"
     return LlamaIndexBackend(llm, label, where, settings.llm_timeout, cooldown=settings.llm_retry_after)
 

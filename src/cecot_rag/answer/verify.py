@@ -139,12 +139,14 @@ class Verifier:
     """Holds the passages given to the model, split into sentences; the ones that may be quoted are
     embedded once per answer.
 
-    quotable: the sentences that may support a generated sentence (None: every sentence).
+    quotable: the sentences that may support a generated sentence (None: every sentence);
+    retrieved: passages retrieved beside them, whose instructions to an assistant are withheld too.
     """
 
     passages: Sequence[Passage]
     embedder: Embedder
     quotable: Collection[Span] | None = None
+    retrieved: Sequence[Passage] = ()
     min_similarity: float = MIN_SIMILARITY
     min_coverage: float = MIN_TERM_COVERAGE
     _sentences: list[_Sentence] = field(init=False, default_factory=list)
@@ -155,6 +157,13 @@ class Verifier:
     def __post_init__(self) -> None:
         usable_words: set[str] = set()
         quotable = None if self.quotable is None else set(self.quotable)
+        own = {p.id for p in self.passages}
+        for passage in self.retrieved:  # the other passages' instructions are withheld words too
+            if passage.id not in own:
+                for sentence in (passage.text[s.start : s.end] for s in sentence_spans(passage.text)):
+                    (self._withheld_words if is_instruction(sentence) else usable_words).update(
+                        words(sentence)
+                    )
         for index, passage in enumerate(self.passages):
             for span in sentence_spans(passage.text):
                 text = passage.text[span.start : span.end]
