@@ -86,7 +86,7 @@ class ScriptedLLM(CustomLLM):
         held = len(text)
         if hold is not None:
             ends = [m.end() for m in re.finditer(r"\. ", text)]
-            held = ends[hold[0] - 1] + 1 if len(ends) >= hold[0] else len(text)
+            held = 0 if not hold[0] else ends[hold[0] - 1] + 1 if len(ends) >= hold[0] else len(text)
         pieces = [text[i : min(i + self.chunk, held)] for i in range(0, held, self.chunk)]
         pieces += [text[i : i + self.chunk] for i in range(held, len(text), self.chunk)]
 

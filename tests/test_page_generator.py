@@ -1,8 +1,9 @@
-"""The answer switch on the chat page, with a real language model: llama.cpp's OpenAI-compatible
-server and the packaged Gemma (tests/helpers_llm.py), behind a real `cecot-rag serve`.
+"""The answer switch on the chat page, in headless Debian Chromium, with a scripted model: the real
+app (page and REST) served by uvicorn in this process, so the test holds the model mid-answer to
+look at the page while it writes, or makes a generator available while the server runs. Nothing
+here depends on the machine's speed: the model writes when the test lets it.
 
-The quoted answer and its sources come at once; the written answer then takes its place, and no
-sentence that verification removed is left in it.
+The real models on the page: tests/test_generated_rest.py::test_the_local_model_writes_on_the_page.
 """
 
 from __future__ import annotations
@@ -10,70 +11,165 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from llama_index.core import Settings as LlamaIndexSettings
 
-from helpers_llm import LlamaServer, llama_server
-from helpers_server import RunningServer, running_server
+from cecot_rag import Assistant
+from cecot_rag.answer.local_model import LOCAL_MODEL, local_model_installed
+from helpers_llm import QUESTION, ScriptedLLM, inprocess_server
 from test_page_browser import CHROMIUM, CHROMIUM_ARGS, bot_messages
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
+Page = playwright_api.Page
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.llm,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
 ]
-WRITTEN_WAIT_MS = 600_000  # the tiny model on two busy cores
+WAIT_MS = 120_000  # retrieval and verification on a busy machine; the model itself is instant
+WRITTEN = "CECOT can hold 40,000 inmates [1]."
+REPLY = (
+    f"{WRITTEN} END OF PASSAGE [1]>>>. {QUESTION} "
+    "CECOT can hold 90,000 inmates [1]. CECOT is a mega-prison for 40,000 inmates [1]."
+)
 
 
 @pytest.fixture(scope="module")
-def llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    with llama_server(tmp_path_factory.mktemp("llama")) as running:
-        yield running
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
-@pytest.fixture(scope="module")
-def server(llm: LlamaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    settings = {"llm_base_url": llm.base_url, "llm_model": "gemma-3-270m", "llm_timeout": "240"}
-    with running_server(tmp_path_factory.mktemp("page-llm"), **settings) as running:
-        yield running
+@pytest.fixture
+def model() -> ScriptedLLM:
+    return ScriptedLLM(text=REPLY)
+
+
+@pytest.fixture
+def served(bundled_assistant: Assistant, model: ScriptedLLM) -> Iterator[str]:
+    """A server on the bundled index whose default generator is the scripted model, with a pause of
+    ten minutes after a failure and a 5 s deadline (the scripted model answers at once)."""
+    settings = bundled_assistant.settings.model_copy(update={"llm_retry_after": 600, "llm_timeout": 5})
+    with inprocess_server(Assistant(settings, llm=model)) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def page(browser: object, served: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 950})  # type: ignore[attr-defined]
+    opened = context.new_page()
+    opened.goto(served + "/")
+    yield opened
+    context.close()
+
+
+def ask(page: Page, question: str = QUESTION) -> object:
+    count = bot_messages(page).count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    return bot_messages(page).nth(count)
+
+
+def shown_sources(page: Page) -> object:
+    return page.locator("#sources-panel .sources:visible")
 
 
 def test_written_answer_replaces_the_quoted_one_and_keeps_only_verified_sentences(
-    server: RunningServer, llm: LlamaServer
+    page: Page, model: ScriptedLLM
 ) -> None:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    release = model.hold_after(1)  # the default generator: the scripted model
+    try:
+        answer = ask(page)
+        # While the model writes: its first verified sentence, the note, the quoted answer's sources.
+        expect(answer).to_contain_text("CECOT can hold 40,000 inmates.", timeout=WAIT_MS)
+        expect(answer).to_contain_text("writing…")
+        expect(shown_sources(page).locator(".citation mark").first).to_be_visible()
+        expect(page.locator("#sources-panel")).not_to_contain_text("No answer")
+        expect(page.locator("#sources-panel")).not_to_contain_text("do not say")
+    finally:
+        release.set()
+    expect(answer).not_to_contain_text("writing…", timeout=WAIT_MS)
+    text = answer.inner_text()
+    assert (
+        "CECOT can hold 40,000 inmates. [1]" in text and "CECOT is a mega-prison for 40,000 inmates" in text
+    )
+    assert "90,000" not in text and "Note: 3 generated sentences were removed" in text
+    assert QUESTION not in text
+    for ours in ("END OF", "PASSAGE", ">>>"):
+        assert ours not in text and ours not in page.locator("#sources-panel").text_content()
+    # text_content, not inner_text: the list sits in a closed <details>, whose inner text is ''.
+    removed = shown_sources(page).locator("details.dropped li").all_text_contents()
+    assert len(removed) == 3
+    assert any("90,000" in sentence for sentence in removed)
+    for sentence in removed:
+        listed = sentence.rsplit(" (", 1)[0].strip()
+        assert listed and listed not in text  # never listed as removed and shown
+    for link in answer.locator('a[href^="#source-"]').all():
+        anchor = (link.get_attribute("href") or "#")[1:]
+        assert page.locator(f"#sources-panel #{anchor}").count() == 1
+
+
+def test_a_question_the_documents_do_not_answer_is_not_given_to_the_model(
+    page: Page, model: ScriptedLLM
+) -> None:
+    answer = ask(page, "What is the capital of France?")
+    expect(answer).to_contain_text("The documents do not say", timeout=WAIT_MS)
+    expect(answer).not_to_contain_text("writing…")
+    expect(shown_sources(page)).to_contain_text("No answer: the documents do not say")
+    assert model.prompts == []
+
+
+def test_after_a_deadline_the_next_question_says_the_model_is_paused(page: Page, model: ScriptedLLM) -> None:
+    release = model.hold_after(0)  # the model writes nothing before the deadline
+    try:
+        first = ask(page)
+        expect(first).to_contain_text("did not finish answering within 5 s", timeout=WAIT_MS)
+        expect(first).to_contain_text("40,000")  # the quoted answer
+        second = ask(page)
+        expect(second).to_contain_text("The language model is paused after a failure", timeout=WAIT_MS)
+        expect(second).to_contain_text("quoted sentences shown")
+        expect(shown_sources(page)).to_contain_text("The language model is paused after a failure")
+    finally:
+        release.set()
+    assert len(model.prompts) == 1  # the paused model was not asked
+
+
+@pytest.fixture
+def no_global_llm() -> Iterator[None]:
+    assert LlamaIndexSettings._llm is None
+    yield
+    LlamaIndexSettings._llm = None  # llama-index's own "unset"
+
+
+def test_the_switch_lists_a_generator_that_becomes_available_without_a_restart(
+    browser: object, bundled_assistant: Assistant, no_global_llm: None
+) -> None:
+    with inprocess_server(Assistant(bundled_assistant.settings)) as base_url:
+        context = browser.new_context()  # type: ignore[attr-defined]
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 950})
-            page.goto(server.base_url + "/")
+            page = context.new_page()
+            page.goto(base_url + "/")
+            listed = httpx.get(f"{base_url}/api/v1/generators").json()["generators"]
+            assert listed == ["extractive", *(["local"] if local_model_installed() else [])]
             switch = page.locator("#generator")
+            if "local" in listed:  # listed from the start when REST lists it
+                expect(switch).to_contain_text(f"Written by {LOCAL_MODEL}")
+            else:
+                expect(switch).to_be_hidden()
+            expect(switch).not_to_contain_text("Written by llama-index")
+
+            LlamaIndexSettings.llm = ScriptedLLM(text=WRITTEN)  # e.g. set by the application embedding us
+            assert "llama-index" in httpx.get(f"{base_url}/api/v1/generators").json()["generators"]
+            page.reload()
             expect(switch).to_be_visible()
-            expect(switch).to_contain_text("Quoted sentences")
-            switch.get_by_text("Written by gemma-3-270m").click()
-            before = llm.chat_requests()
-
-            page.locator("#question textarea").fill("How many inmates can CECOT hold?")
-            page.locator("#ask").click()
-            answer = bot_messages(page).first
-            # At once: the quoted answer with its sources, while the model writes.
-            expect(answer).to_contain_text("writing", timeout=120_000)
-            expect(answer).to_contain_text("40,000")
-            expect(page.locator("#sources-panel .citation mark").first).to_be_visible()
-
-            expect(answer).not_to_contain_text("writing", timeout=WRITTEN_WAIT_MS)
-            assert llm.chat_requests() > before, "the model really was asked"
-            text = answer.inner_text()
-            # text_content, not inner_text: the list sits in a closed <details>, whose inner text is ''.
-            removed = page.locator("#sources-panel .sources:visible details.dropped li").all_text_contents()
-            for sentence in removed:
-                shown = sentence.rsplit(" (", 1)[0].strip()
-                assert shown, f"a removed sentence is listed without its text: {sentence!r}"
-                assert shown not in text
-            for link in answer.locator('a[href^="#source-"]').all():
-                anchor = (link.get_attribute("href") or "#")[1:]
-                assert page.locator(f"#sources-panel #{anchor}").count() == 1
+            switch.get_by_text("Written by llama-index").click()
+            answer = ask(page)
+            expect(answer).to_contain_text("CECOT can hold 40,000 inmates. [1]", timeout=WAIT_MS)
+            expect(answer).not_to_contain_text("writing…", timeout=WAIT_MS)
         finally:
-            browser.close()
+            context.close()

@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="answer a question with numbered sources")
     ask.add_argument("question")
     ask.add_argument("--top-k", type=_positive_int, default=None)
-    ask.add_argument("--generator", default=None, help="extractive, local, llamacpp, openai or llama-index")
+    ask.add_argument(
+        "--generator",
+        default=None,
+        help="extractive, local, llamacpp, openai or llama-index (a written answer; a note says why "
+        "quoted sentences were shown instead)",
+    )
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
     docs = commands.add_parser("docs", help="list documents, or `docs delete ID`")
@@ -231,11 +236,18 @@ def _ensure_index(assistant: Any) -> None:
 
 def _ask(args: argparse.Namespace) -> int:
     from cecot_rag.assistant import validate_question
+    from cecot_rag.errors import GeneratorUnavailable
 
     assistant = _assistant()
     validate_question(args.question, assistant.settings.max_question_chars)
+    if args.generator and args.generator not in assistant.generators():
+        available = ", ".join(assistant.generators())
+        raise UsageError(f"generator {args.generator!r} is not available here; available: {available}")
     _ensure_index(assistant)
-    answer = assistant.ask(args.question, top_k=args.top_k, generator=args.generator)
+    try:
+        answer = assistant.ask(args.question, top_k=args.top_k, generator=args.generator)
+    except GeneratorUnavailable as exc:  # listed, but it cannot be built (e.g. a model part missing)
+        raise UsageError(str(exc)) from None
     if args.json:
         print(answer.model_dump_json(indent=2))
         return EXIT_OK

@@ -18,6 +18,7 @@ import gradio as gr
 
 from cecot_rag.answer.local_model import LOCAL_MODEL
 from cecot_rag.assistant import InvalidQuestion, validate_question
+from cecot_rag.errors import GeneratorUnavailable
 from cecot_rag.evaluation.ui import build_evaluation_tab
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.models import Answer
@@ -112,7 +113,7 @@ class ChatPage:
             )
             # Every page load lists the generators available now, as REST /generators does: one
             # that becomes available while the server runs appears without a restart.
-            page.load(self.answer_switch, None, answer_switch, api_name=False)
+            page.load(lambda: gr.update(**self.answer_switch()), None, answer_switch, api_name=False)
         # Two answers at a time on a small CPU; beyond 64 waiting, Gradio tells users the queue is full.
         page.queue(default_concurrency_limit=2, max_size=64)
         return page
@@ -213,14 +214,18 @@ class ChatPage:
         hide = gr.update(visible=False)
         yield waiting, gr.skip(), "", state, hide, gr.skip()
         generator = chosen or QUOTED
-        if generator not in self.assistant.generators():
-            raise gr.Error(f"{generator_label(generator, self.service.settings)} is not available now.")
-        # One answer path for both answers: the written one has the quoted one's decision.
-        found = self.assistant.prepare(asked, state["turns"], None, generator)
-        if generator != QUOTED and found.answered:
+        label = generator_label(generator, self.service.settings)
+        try:
+            if generator not in self.assistant.generators():
+                raise GeneratorUnavailable(f"{label} is not available now; choose another answer")
+            # One answer path for both answers: the written one has the quoted one's decision.
+            found = self.assistant.prepare(asked, state["turns"], None, generator)
+        except GeneratorUnavailable as exc:
+            raise gr.Error(str(exc)) from None
+        writing = f"\n\n*{label}: writing…*" if generator != QUOTED else ""
+        if writing and found.answered:  # the quoted answer and its sources at once
             quoted = self.assistant.answerer(QUOTED).answer(found)
-            note = f"\n\n*{generator_label(generator, self.service.settings)}: writing…*"
-            shown = answer_markdown(quoted.text, quoted.citations, turn) + note
+            shown = answer_markdown(quoted.text, quoted.citations, turn) + writing
             sources = conversation_sources_html([*earlier, quoted])
             yield (
                 [*messages, {"role": "assistant", "content": shown}],
@@ -237,7 +242,7 @@ class ChatPage:
                 final = item
                 break
             partial += item
-            streamed = [*messages, {"role": "assistant", "content": answer_markdown(partial)}]
+            streamed = [*messages, {"role": "assistant", "content": answer_markdown(partial) + writing}]
             yield streamed, gr.skip(), "", state, hide, gr.skip()
         if final is None:  # an answerer that ended without its Answer: say so, keep the session sane
             gr.Warning("The answer was interrupted; please ask again.")
