@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from cecot_rag import Assistant
-from cecot_rag.answer.base import Question
-from cecot_rag.answer.extractive import ExtractiveAnswerer
+from cecot_rag.answer.features import FeatureExtractor
+from cecot_rag.answer.path import AnswerPath
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.sentence_vectors import MODEL_KEY, VECTORS_KEY, pack, passage_sentences, unpack
 from conftest import ROOT, make_settings
@@ -118,19 +118,22 @@ def test_passages_embedded_whole_still_answer_by_embedding_sentences(whole_passa
 def test_stored_and_freshly_embedded_sentences_give_the_same_answers(bundled_assistant: Assistant) -> None:
     """Stored vectors are int8: the answers they give must be those full precision gives."""
     assistant = bundled_assistant
-    answerer = assistant.answerer()
-    assert isinstance(answerer, ExtractiveAnswerer)
-    fresh = ExtractiveAnswerer(
-        assistant.embedder, assistant.store.lexical.idf, answerer.threshold, answerer.max_sentences
+    stored = assistant.path
+    # The same path, but every sentence embedded now in full precision instead of read from Chroma.
+    fresh = AnswerPath(
+        stored.retrieve,
+        stored.embed_query,
+        FeatureExtractor(assistant.embedder, assistant.store.idf, stored=None),
+        stored.scorer,
+        stored.first_stage,
+        stored.threshold,
+        stored.max_sentences,
     )
     answered = 0
+    assistant.store.sync()
     for text in QUESTIONS:
-        question = Question(
-            text=text, retrieval_query=text, query_embedding=assistant.embedder.embed_one(text)
-        )
-        passages = assistant.retriever.retrieve(text, 5, question.query_embedding)
-        a, b = answerer.answer(question, passages), fresh.answer(question, passages)
-        assert (a.answered, a.text) == (b.answered, b.text), text
+        a, b = stored.find(text, [], 5), fresh.find(text, [], 5)
+        assert (a.answered, [c.text for c in a.chosen]) == (b.answered, [c.text for c in b.chosen]), text
         answered += a.answered
     assert answered >= len(QUESTIONS) // 2
 

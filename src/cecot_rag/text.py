@@ -244,18 +244,7 @@ def names(text: str) -> list[str]:
     return found
 
 
-def stem_prefix(word: str) -> str:
-    """A word's first six letters: 'Honduran' and 'Honduras' share theirs, 'Ecuador' and 'Peru' not."""
-    return fold(word)[:6]
-
-
 def is_heading(text: str) -> bool:
-    """A title line: short, no closing punctuation, not a 'label: value' line ('Image credit: X')."""
+    """A title line: short, capitalised, no closing punctuation."""
     line = text.strip()
-    return (
-        bool(line)
-        and len(words(line)) <= 12
-        and line[-1] not in ".!?…:;,\"'”’)]"
-        and ":" not in line
-        and line[0].isupper()
-    )
+    return bool(line) and len(words(line)) <= 12 and line[-1] not in ".!?…:;,\"'”’)]" and line[0].isupper()
