@@ -40,6 +40,11 @@ def test_too_little_evidence_is_no_language_and_the_default_decides(text: str) -
     assert language_of(text) == "en" and language_of(text, default="es") == "es"
 
 
+def test_single_letters_do_not_vote() -> None:
+    """stopwords-iso lists every letter as a Spanish word: "%s" and "%d" outvoted English."""
+    assert detect_language("copied %d of %s files into %s at %s") == "en"
+
+
 def test_no_english_question_or_sentence_of_the_bundled_set_reads_as_spanish() -> None:
     """English behaviour stays as it was: nothing English is stemmed as Spanish."""
     questions = [

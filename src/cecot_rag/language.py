@@ -16,26 +16,36 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from cecot_rag.stopwords import STOPWORDS, stop_words
-from cecot_rag.text import content_words, fold, stem_words, words
+from cecot_rag.text import content_words, fold, stem_words
 
 ENGLISH, SPANISH = "en", "es"
 LANGUAGES = (ENGLISH, SPANISH)
 MIN_VOTES = 2  # a single word ("de", "El Salvador") is a name as often as a language
 
 
+# Words of two letters or more, as written: lower-casing and one regular expression cost a tenth
+# of folding accents character by character (text.fold), and the votes hold both spellings.
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+
+
 @lru_cache(maxsize=1)
 def _votes() -> tuple[frozenset[str], frozenset[str]]:
-    """(English-only, Spanish-only) function words, accents folded."""
-    spanish = frozenset(fold(w) for w in stop_words(SPANISH))
-    return STOPWORDS - spanish, spanish - STOPWORDS
+    """(English-only, Spanish-only) function words, Spanish with and without its accents ('qué' and
+    'que'). Single letters do not vote: stopwords-iso lists each as Spanish, and "%s" in English
+    text voted for Spanish."""
+    listed = {w for w in stop_words(SPANISH) if len(w) > 1}
+    spanish = frozenset(listed | {fold(w) for w in listed})
+    english = frozenset(w for w in STOPWORDS if len(w) > 1)
+    return english - spanish, spanish - english
 
 
 def detect_language(text: str) -> str | None:
-    """The language ("en" or "es") when the text says so clearly, else None (too short, mixed, or neither)."""
+    """The language ("en" or "es") when the text says so clearly, else None (too short, mixed, or
+    neither)."""
     english_only, spanish_only = _votes()
-    tokens = words(text)
-    english = sum(t in english_only for t in tokens)
-    spanish = sum(t in spanish_only for t in tokens) + text.count("¿") + text.count("¡")
+    tokens = _WORDS.findall(text.lower())
+    english = sum(map(english_only.__contains__, tokens))
+    spanish = sum(map(spanish_only.__contains__, tokens)) + text.count("¿") + text.count("¡")
     if spanish >= MIN_VOTES and spanish >= 2 * english:
         return SPANISH
     if english >= MIN_VOTES and english >= 2 * spanish:

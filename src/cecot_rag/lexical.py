@@ -143,9 +143,12 @@ class LexicalIndex:
         return index
 
     def add_document(self, document_id: str, passages: Sequence[tuple[str, str]]) -> None:
-        # A heading or a short passage says little of its language; its document says more.
-        document_language = detect_language(" ".join(text for _, text in passages)) or ENGLISH
-        languages = [detect_language(text) or document_language for _, text in passages]
+        # A heading or a short passage says little of its language: it takes its document's, the
+        # language most of the document's passages are detected in.
+        detected = [detect_language(text) for _, text in passages]
+        found = Counter(language for language in detected if language is not None)
+        document_language = found.most_common(1)[0][0] if found else ENGLISH
+        languages = [language or document_language for language in detected]
         with self._lock:
             self._unpack()
             for (pid, text), language in zip(passages, languages, strict=True):
