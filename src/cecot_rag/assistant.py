@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from cecot_rag.answer.base import Answerer, Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
+from cecot_rag.answer.features import FeatureExtractor
 from cecot_rag.answer.llm import LLAMA_INDEX, llama_index_llm
 from cecot_rag.answer.local_model import local_model_installed
+from cecot_rag.answer.path import AnswerPath, Found
+from cecot_rag.answer.scorers import FeatureScorer, ReaderScorer, Scorer
+from cecot_rag.answer.select import select
 from cecot_rag.embedding import embedder_for
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
 from cecot_rag.locking import WriterLock
@@ -53,10 +57,15 @@ def validate_question(question: str, max_chars: int) -> str:
 class Assistant:
     """Ingest documents into Chroma and answer questions from them with checkable citations."""
 
-    def __init__(self, settings: Settings | None = None, llm: LLM | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, llm: LLM | None = None, scorer: Scorer | None = None
+    ) -> None:
         """llm: any llama-index LLM, for the "llama-index" generator (the default generator when
-        given, unless settings name one)."""
+        given, unless settings name one). scorer: the answer path's scorer instead of the one
+        settings name (e.g. a llama-index postprocessor wrapped in `PostprocessorScorer`)."""
         self.settings = settings or Settings()
+        self._scorer = scorer
+        self._path: AnswerPath | None = None
         if llm is not None and "generator" not in self.settings.model_fields_set:
             self.settings = self.settings.model_copy(update={"generator": LLAMA_INDEX})
         self.llm = llm
@@ -79,19 +88,44 @@ class Assistant:
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.store, self.embedder)
 
+    @property
+    def scorer(self) -> Scorer:
+        """The answer path's scorer: the one given, else the one settings name."""
+        if self._scorer is None:
+            if self.settings.scorer == "features":
+                self._scorer = FeatureScorer()
+            else:
+                from cecot_rag.answer.reader import packaged_card, packaged_reader
+
+                card = packaged_card()
+                self._scorer = ReaderScorer(
+                    packaged_reader(max(1, self.settings.embedding_threads)),
+                    card["calibration"],
+                    card["threshold"],
+                    self.settings.reader_reads,
+                )
+        return self._scorer
+
+    @property
+    def path(self) -> AnswerPath:
+        """The answer path: retrieval, candidates, first stage, scorer, selection and decision."""
+        if self._path is None:
+            self._path = AnswerPath(
+                # prepare() has synced the store: every reading reads the same mirror.
+                retrieve=lambda text, vector, top_k: self.retriever.rank(text, top_k, vector),
+                embed_query=self.embedder.embed_one,
+                extractor=FeatureExtractor(self.embedder, self.store.idf, self.store.sentence_vectors),
+                scorer=self.scorer,
+                threshold=self.settings.abstain_threshold,
+                max_sentences=self.settings.max_answer_sentences,
+            )
+        return self._path
+
     def answerer(self, generator: str | None = None) -> Answerer:
         name = generator or self.settings.generator
         if name not in self._answerers:
             if name == "extractive":
-                self._answerers[name] = ExtractiveAnswerer(
-                    self.embedder,
-                    self.store.idf,
-                    self.settings.abstain_threshold,
-                    self.settings.max_answer_sentences,
-                    stored=self.store.sentence_vectors,
-                    # Follow-ups are decided by ranking each reading (prepare() has synced the store).
-                    retrieve=lambda text, vector: self.retriever.rank(text, self.settings.top_k, vector),
-                )
+                self._answerers[name] = ExtractiveAnswerer()
             else:
                 from cecot_rag.answer.generated import make_generated_answerer
 
@@ -160,22 +194,22 @@ class Assistant:
         history: Sequence[dict[str, Any]] | None,
         top_k: int | None,
         generator: str | None = None,
-    ) -> tuple[Question, list[Passage]]:
+    ) -> Found:
+        """The answer path's result for a question: passages, scored sentences and the decision."""
         text = validate_question(question, self.settings.max_question_chars)
         turns = [
             {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
         ]
         answerer = self.answerer(generator)
-        # The question's one read of Chroma's revision: from here on (rewriting a follow-up
-        # included) everything reads the store's mirror.
+        # The question's one read of Chroma's revision: from here on (every reading of a
+        # follow-up included) everything reads the store's mirror.
         self.store.sync()
-        query = answerer.rewrite_question(text, turns) if turns else text
-        asked = Question(text=text, retrieval_query=query, history=turns)
+        path = self.path
         if self.store.passage_count() == 0:
-            return asked, []
-        asked.query_embedding = self.embedder.embed_one(query)
-        passages = self.retriever.rank(query, top_k or self.settings.top_k, asked.query_embedding)
-        return asked, passages
+            empty = select([], path.scorer.name, path.threshold, path.max_sentences, retrieved=False)
+            return Found(Question(text, text, turns), [], [], empty)
+        rewrite = getattr(answerer, "rewrite", None)
+        return path.find(text, turns, top_k or self.settings.top_k, rewrite)
 
     def ask(
         self,
@@ -184,8 +218,8 @@ class Assistant:
         top_k: int | None = None,
         generator: str | None = None,
     ) -> Answer:
-        asked, passages = self.prepare(question, history, top_k, generator)
-        return self.answerer(generator).answer(asked, passages)
+        found = self.prepare(question, history, top_k, generator)
+        return self.answerer(generator).answer(found)
 
     def ask_stream(
         self,
@@ -195,8 +229,8 @@ class Assistant:
         generator: str | None = None,
     ) -> Iterator[str | Answer]:
         """Text deltas as they are produced, then the final Answer."""
-        asked, passages = self.prepare(question, history, top_k, generator)
-        yield from self.answerer(generator).stream(asked, passages)
+        found = self.prepare(question, history, top_k, generator)
+        yield from self.answerer(generator).stream(found)
 
     # -- llama-index -----------------------------------------------------------------------
     def as_retriever(self, top_k: int | None = None) -> CecotRetriever:

@@ -73,9 +73,24 @@ class Settings(BaseSettings):
     max_chunk_tokens: int = Field(
         default=200, ge=32, description="Word pieces per passage (the model embeds at most 256)."
     )
-    abstain_threshold: float = Field(
-        default=0.42,
-        description="Minimum evidence score of the best sentence to answer (fitted on eval/cecot.jsonl).",
+    scorer: Literal["reader", "features"] = Field(
+        default="features",
+        description="reader: the cross-encoder trained on SQuAD 2.0 training articles (answer/reader.py); "
+        "features: the feature model fitted on the same articles. Both are calibrated, with their own "
+        "threshold.",
+    )
+    abstain_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Score the best sentence needs for an answer. None: the scorer's own threshold, "
+        "chosen on held-out training articles (the reader's is in its card).",
+    )
+    reader_reads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="How many of the first stage's best sentences the reader reads per question.",
     )
     max_answer_sentences: int = Field(default=3, ge=1, le=4)
     max_question_chars: int = Field(default=2000, ge=10)

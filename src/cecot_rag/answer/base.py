@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from cecot_rag.models import Answer, Citation, Passage
+from cecot_rag.models import Answer, Citation, Decision, Passage
+
+if TYPE_CHECKING:
+    from cecot_rag.answer.path import Found
 
 ABSTAIN_TEXT = (
     "The documents do not say. I found nothing in them that answers this question; "
@@ -36,15 +39,13 @@ class Evidence:
 
 
 class Answerer(Protocol):
+    """Turns what the answer path found into an Answer (it never retrieves or scores again)."""
+
     name: str
 
-    def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
-        """The text to retrieve with for a question asked after history (history is not empty)."""
-        ...
+    def answer(self, found: Found) -> Answer: ...
 
-    def answer(self, question: Question, passages: list[Passage]) -> Answer: ...
-
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]: ...
+    def stream(self, found: Found) -> Iterator[str | Answer]: ...
 
 
 def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Citation]]:
@@ -70,7 +71,7 @@ def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Cita
     return numbers, citations
 
 
-def abstention(question: Question, passages: list[Passage], generator: str) -> Answer:
+def abstention(question: Question, passages: list[Passage], generator: str, decision: Decision) -> Answer:
     return Answer(
         question=question.text,
         text=ABSTAIN_TEXT,
@@ -78,4 +79,5 @@ def abstention(question: Question, passages: list[Passage], generator: str) -> A
         citations=[],
         passages=passages,
         generator=generator,
+        decision=decision,
     )
