@@ -25,17 +25,27 @@ QUESTIONS = [
 
 
 class EmbedSpy:
-    """Wraps a real Embedder.embed, recording every text it is asked to embed."""
+    """Wraps a real Embedder's two ways in (questions and passages), recording every text it is
+    asked to embed; stop() puts the class's methods back."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.texts: list[str] = []
-        self._real = assistant.embedder.embed
+        self._embedder = embedder = assistant.embedder
+        real_passages, real_query = embedder.embed_passages, embedder.embed_query
 
-        def embed(texts, progress=None):
+        def embed_passages(texts, progress=None):
             self.texts.extend(texts)
-            return self._real(texts, progress=progress)
+            return real_passages(texts, progress=progress)
 
-        assistant.embedder.embed = embed  # type: ignore[method-assign]
+        def embed_query(text):
+            self.texts.append(text)
+            return real_query(text)
+
+        embedder.embed_passages = embed_passages  # type: ignore[method-assign]
+        embedder.embed_query = embed_query  # type: ignore[method-assign]
+
+    def stop(self) -> None:
+        del self._embedder.embed_passages, self._embedder.embed_query
 
 
 def _passages(assistant: Assistant) -> tuple[list[str], list[str], list[dict]]:
@@ -94,7 +104,7 @@ def test_a_question_embeds_only_itself(bundled_assistant: Assistant) -> None:
         bundled_assistant.embedder.clear_cache()
         answer = bundled_assistant.ask("How many inmates can CECOT hold?")
     finally:
-        del bundled_assistant.embedder.embed  # back to the class's method
+        spy.stop()
     assert answer.answered and "40,000" in answer.text
     assert spy.texts == ["How many inmates can CECOT hold?"]
 
@@ -110,7 +120,7 @@ def test_passages_embedded_whole_still_answer_by_embedding_sentences(whole_passa
         whole_passages.embedder.clear_cache()
         answer = whole_passages.ask("How many inmates can CECOT hold?")
     finally:
-        del whole_passages.embedder.embed
+        spy.stop()
     assert answer.answered and "40,000" in answer.text
     assert len(spy.texts) > 10  # the question, then the retrieved passages' sentences
 
