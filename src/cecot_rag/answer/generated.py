@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from cecot_rag.answer.base import Answerer, Evidence, abstention, number_citations
+from cecot_rag.answer.base import Evidence, abstention, number_citations
 from cecot_rag.answer.followup import retrieval_query
 from cecot_rag.answer.llm import ChatBackend, LLMError, make_backend
-from cecot_rag.answer.path import Found
+from cecot_rag.answer.path import Answerer, Found
 from cecot_rag.answer.prompt import (
     answer_messages,
     evidence_messages,
