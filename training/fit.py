@@ -128,14 +128,15 @@ def fit_features(rows: list[dict]) -> dict:
 def write_weights(
     bias: float, weights: dict[str, float], threshold: float, rows: int, positive: int, held: dict
 ) -> None:
-    summary = ", ".join(f"{k} {v:.3f}" for k, v in held.items())
+    summary = ",\n".join(f"    {k} {v:.3f}" for k, v in held.items())
     lines = [
         '"""The feature model (answer/scorers.FeatureScorer): a logistic regression over answer/features.py.',
         "",
         "Written by `python training/fit.py features`; do not edit by hand. Fitted on the candidates of",
         f"the eight SQuAD 2.0 training articles ({rows} sentences, {positive} positive); the threshold",
         "was chosen on the two held-out training articles (training/fit.py says how). Held-out figures",
-        f"at that threshold: {summary}.",
+        "at that threshold:",
+        f"{summary}.",
         '"""',
         "",
         f"BIAS = {bias}",

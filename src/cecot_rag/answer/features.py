@@ -8,8 +8,6 @@ count half in coverage when retrieval used the conversation.
   with the one before it (normalised sum of their vectors), and to the passage;
 - coverage: IDF-weighted share of the question's content terms in the sentence; window_coverage:
   the same over the sentence and its two neighbours;
-- missing_rare: the rarest question term absent from that window, as a share of the rarest
-  term's IDF (a question about "Guatemala" on a text without it);
 - type_match / type_absent: the question asks when / how many / who / where and the sentence
   does / does not hold a date, amount or name it does not already state;
 - condition_missing: how many of the numbers and names the question states the evidence lacks
@@ -35,7 +33,6 @@ FEATURES = (
     "passage",
     "coverage",
     "window_coverage",
-    "missing_rare",
     "type_match",
     "type_absent",
     "condition_missing",
@@ -87,9 +84,8 @@ class FeatureExtractor:
         if not found:
             return
         vectors = self._vectors(sentences_of)
-        own, combined = term_weights(question, earlier, self.idf)
+        _, combined = term_weights(question, earlier, self.idf)
         asked = read_question(question)
-        rarest = max(own.values(), default=0.0)
         pairs = []
         for c in found:
             vec = vectors[c.text]
@@ -100,7 +96,6 @@ class FeatureExtractor:
         best = max(s for s, _ in pairs)
         for c, (sentence_sim, window_sim) in zip(found, pairs, strict=True):
             in_window = term_set(c.window)
-            absent = [w for t, w in own.items() if t not in in_window]
             has_type = asked.answer_type is not None
             offered = has_type and offers_type(asked, c.text, question)
             c.features = {
@@ -109,7 +104,6 @@ class FeatureExtractor:
                 "passage": c.passage.similarity or 0.0,
                 "coverage": _share(combined, term_set(c.text)),
                 "window_coverage": _share(combined, in_window),
-                "missing_rare": max(absent, default=0.0) / rarest if rarest else 0.0,
                 "type_match": float(offered),
                 "type_absent": float(has_type and not offered),
                 "condition_missing": float(min(2, len(missing_conditions(asked, c.window, c.passage.text)))),

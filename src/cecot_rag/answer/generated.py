@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cecot_rag.answer.base import Answerer, Evidence, abstention, number_citations
+from cecot_rag.answer.base import Evidence, abstention, number_citations
 from cecot_rag.answer.candidates import Candidate
 from cecot_rag.answer.followup import retrieval_query
 from cecot_rag.answer.llm import ChatBackend, LLMError, LLMPaused, make_backend
-from cecot_rag.answer.path import Found
+from cecot_rag.answer.path import Answerer, Found
 from cecot_rag.answer.prompt import (
     evidence_messages,
     is_instruction,

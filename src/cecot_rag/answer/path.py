@@ -16,8 +16,9 @@ or score again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from cecot_rag.answer.features import FeatureExtractor
 from cecot_rag.answer.followup import Reading, by_form, readings
 from cecot_rag.answer.scorers import FeatureScorer, Scorer
 from cecot_rag.answer.select import Selection, select
-from cecot_rag.models import Decision, Passage
+from cecot_rag.models import Answer, Decision, Passage
 
 Retrieve = Callable[[str, np.ndarray, int], list[Passage]]
 Rewrite = Callable[[str, list[dict[str, str]]], str]
@@ -54,6 +55,16 @@ class Found:
     @property
     def answered(self) -> bool:
         return self.selection.answered
+
+
+class Answerer(Protocol):
+    """Turns what the answer path found into an Answer (it never retrieves or scores again)."""
+
+    name: str
+
+    def answer(self, found: Found) -> Answer: ...
+
+    def stream(self, found: Found) -> Iterator[str | Answer]: ...
 
 
 class AnswerPath:
