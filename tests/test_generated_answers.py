@@ -201,6 +201,15 @@ def test_a_sentence_the_passage_supports_but_that_answers_nothing_is_dropped(
     assert [c.quote for c in both.citations] == [HOLDS, RATE]
 
 
+def test_a_chosen_sentence_the_model_left_out_is_added_as_its_quote(bundled_assistant: Assistant) -> None:
+    streamed, answer = written(
+        bundled_assistant, "CECOT can hold 40,000 inmates [1].", capacity_found((HOLDS, RATE))
+    )
+    assert answer.generator == "llama-index:scripted"
+    assert streamed == answer.text == f"CECOT can hold 40,000 inmates. [1] {RATE} [2]"
+    assert [c.quote for c in answer.citations] == [HOLDS, RATE]
+
+
 def test_the_prompt_holds_only_the_chosen_sentences_each_with_the_one_before(
     bundled_assistant: Assistant,
 ) -> None:

@@ -6,8 +6,10 @@ first: the sentences the answer path chose, each with the sentence before it, nu
 fixed system prompt and two worked examples. Its output is checked sentence by sentence while it
 streams: a sentence that repeats our prompt or only restates the question, a title or a heading
 is dropped; each other one must pass the verifier against a sentence the scorer found to answer
-the question (answer/verify.py). When the model fails, is paused after a failure, or nothing it
-wrote survives, the extractive answer is given instead, with a notice saying why.
+the question (answer/verify.py). A chosen sentence that no shown sentence draws on is added as its
+quote, so a written answer never says less than the quoted one. When the model fails, is paused
+after a failure, or nothing it wrote survives, the extractive answer is given instead, with a
+notice saying why.
 """
 
 from __future__ import annotations
@@ -116,14 +118,23 @@ class _Draft:
             shown = WITHHELD if is_instruction(sentence.text) else self.verifier.redact(sentence.text)
             self.dropped.append(DroppedSentence(text=shown, reason=verdict.reason or "not supported"))
             return None
-        self.evidence.extend(verdict.evidence)
+        return self._show(sentence.text, verdict.evidence)
+
+    def quote(self, candidate: Candidate) -> str | None:
+        """The delta adding candidate verbatim, if no shown sentence draws on it and it says more than
+        a title or heading (else None)."""
+        if candidate.evidence in self.evidence or restated(candidate.text, "", self.verifier.passages):
+            return None
+        return self._show(candidate.text, (candidate.evidence,))
+
+    def _show(self, text: str, evidence: Sequence[Evidence]) -> str:
+        self.evidence.extend(evidence)
         numbers, _ = number_citations(self.evidence)
-        markers = dict.fromkeys(numbers[len(numbers) - len(verdict.evidence) :])
-        rendered = f"{sentence.text} {''.join(f'[{n}]' for n in markers)}"
-        delta = rendered if not self.shown else f" {rendered}"
+        markers = dict.fromkeys(numbers[len(numbers) - len(evidence) :])
+        rendered = f"{text} {''.join(f'[{n}]' for n in markers)}"
         self.shown.append(rendered)
-        self.shown_words.append(own)
-        return delta
+        self.shown_words.append(tuple(words(text)))
+        return rendered if len(self.shown) == 1 else f" {rendered}"
 
     def _reject(self, sentence: GeneratedSentence) -> DroppedSentence | None:
         """Our own prompt text (never shown, not even as removed) or a restatement: not an answer."""
@@ -215,7 +226,14 @@ class GeneratedAnswerer:
             question.text, [text for _, text in blocks], self.topic, question.history
         )
         failure = yield from self._write(messages, draft)
-        final = self._finish(found, draft, failure)
+        quoted = 0
+        if draft.shown:  # the written answer never says less than the quoted one
+            for candidate in found.chosen:
+                delta = draft.quote(candidate)
+                if delta:
+                    quoted += 1
+                    yield delta
+        final = self._finish(found, draft, failure, quoted)
         if not draft.shown:
             yield final.text
         yield final
@@ -249,14 +267,15 @@ class GeneratedAnswerer:
                 yield shown
         return None
 
-    def _finish(self, found: Found, draft: _Draft, failure: LLMError | None) -> Answer:
+    def _finish(self, found: Found, draft: _Draft, failure: LLMError | None, quoted: int) -> Answer:
         if draft.shown:
             _, citations = number_citations(draft.evidence)
             text = " ".join(draft.shown)
             dropped = _not_shown(draft.dropped, text)
             notice = None
             if failure is not None:
-                notice = f"{failure}; the answer may be incomplete."
+                rest = "the rest is quoted from the documents" if quoted else "the answer may be incomplete"
+                notice = f"{failure}; {rest}."
             elif dropped:
                 notice = _removed_notice(len(dropped))
             return Answer(
