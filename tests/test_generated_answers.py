@@ -38,6 +38,7 @@ from cecot_rag.answer.prompt import (
     scaffolding_in,
     system_prompt,
 )
+from cecot_rag.errors import GeneratorUnavailable
 from cecot_rag.text import sentence_spans
 from conftest import ARTICLE
 from helpers_llm import QUESTION, ScriptedLLM, assert_verified, collect, found_for, scripted_answerer
@@ -315,6 +316,33 @@ def test_a_model_that_fails_before_writing_gives_quoted_sentences_and_says_why(
         "showing quoted sentences from the documents instead."
     )
     assert streamed == answer.text and "40,000" in answer.text
+
+
+def test_an_installed_local_model_that_fails_its_checks_gives_quoted_sentences_and_says_why(
+    bundled_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cecot_rag.answer import local_model
+
+    def corrupted(cache_dir: object) -> object:  # what model_path raises on a bad part (test_local_model)
+        raise GeneratorUnavailable("the assembled local model has SHA-256 0f, expected cc")
+
+    monkeypatch.setattr(local_model, "model_path", corrupted)
+    answerer = make_generated_answerer(
+        "local",
+        bundled_assistant.settings,
+        bundled_assistant.embedder,
+        bundled_assistant.answerer("extractive"),
+    )
+    found = bundled_assistant.prepare(QUESTION, None, None)
+    answer = answerer.answer(found)
+    assert answer.generator == f"extractive (fallback from {local_model.LABEL})" and "40,000" in answer.text
+    assert answer.notice == (
+        f"The language model {local_model.LABEL} is unavailable (the assembled local model has SHA-256 0f, "
+        "expected cc); showing quoted sentences from the documents instead."
+    )
+    assert warm_up(lambda name: answerer, "local").startswith(
+        "the language model for 'local' answers is not ready"
+    )
 
 
 def test_a_failed_backend_is_not_asked_again_during_its_pause() -> None:

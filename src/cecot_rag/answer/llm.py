@@ -130,6 +130,24 @@ class ChatBackend:
             raise LLMError(f"{self.where} returned an empty answer")
 
 
+class UnavailableBackend(ChatBackend):
+    """A generator that is installed but cannot run (the local model failed its checks, say): every
+    question gets the quoted answer with a notice saying why, instead of an error."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(timeout=1, cooldown=0)
+        self.label = label
+        self.where = f"The language model {label}"
+        self.reason = reason
+
+    def stream(self, messages: Messages, max_tokens: int, timeout: float | None = None) -> Iterator[str]:
+        raise LLMError(f"{self.where} is unavailable ({self.reason})")
+        yield  # a generator, like every backend's stream
+
+    def warm(self, messages: Messages, timeout: float) -> None:
+        raise LLMError(f"{self.where} is unavailable ({self.reason})")
+
+
 class LlamaIndexBackend(ChatBackend):
     """Any llama-index LLM (Ollama, vLLM, hosted models, our own two) behind the hard deadline."""
 
@@ -288,7 +306,10 @@ def make_backend(name: str, settings: Settings, llm: LLM | None = None) -> ChatB
     if name == "local":
         from cecot_rag.answer import local_model
 
-        path = local_model.model_path(settings.model_cache_dir)
+        try:
+            path = local_model.model_path(settings.model_cache_dir)
+        except GeneratorUnavailable as error:  # installed, but its parts are missing or corrupted
+            return UnavailableBackend(local_model.LABEL, str(error))
         return llamacpp_backend(path, local_model.LABEL, settings)
     if name == LLAMA_INDEX:
         chosen = llama_index_llm(llm)
