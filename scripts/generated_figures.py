@@ -14,6 +14,7 @@ whether any answer holds prompt text. Prints a Markdown table with the machine's
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import os
 import random
@@ -91,12 +92,22 @@ def main() -> None:
     if firsts:
         print(f"| first written text p50 / p95 | at once | {_s(_pct(firsts, 50))} / {_s(_pct(firsts, 95))} |")
     print(f"\n({len(timings.written)} answers written; prompt text in: {', '.join(leaked) or 'none'})")
+    print("quoted instead of written:", dict(timings.quoted.most_common()))
+    extractive = {c.id: c for c in quoted.cases}
+    for case in written.cases:  # where the written answer found fewer expected facts, both answers
+        if case.answerable and case.fact_recall < extractive[case.id].fact_recall:
+            print(
+                f"\nfewer facts ({case.fact_recall:.2f} < {extractive[case.id].fact_recall:.2f}): "
+                f"{case.question}\n  expected: {case.expected_facts}\n  quoted: {extractive[case.id].answer}"
+                f"\n  written: {case.answer}"
+            )
 
 
 @dataclasses.dataclass
 class _Timings:
     first: dict[str, float] = dataclasses.field(default_factory=dict)  # case question -> seconds
     written: set[str] = dataclasses.field(default_factory=set)  # questions the model answered
+    quoted: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)  # why
 
 
 def _time_answers(assistant: object, answerer: GeneratedAnswerer) -> _Timings:
@@ -116,6 +127,8 @@ def _time_answers(assistant: object, answerer: GeneratedAnswerer) -> _Timings:
                 if item.generator == answerer.label and item.answered:
                     timings.first[found.question.text] = first or 0.0
                     timings.written.add(found.question.text)
+                elif item.answered:
+                    timings.quoted[_reason(item.notice or "")] += 1
             elif first is None:
                 first = time.monotonic() - asked_at[found.question.text]
             yield item
@@ -123,6 +136,19 @@ def _time_answers(assistant: object, answerer: GeneratedAnswerer) -> _Timings:
     assistant.prepare = timed_prepare  # type: ignore[attr-defined]
     answerer.stream = timed_stream  # type: ignore[method-assign]
     return timings
+
+
+def _reason(notice: str) -> str:
+    """A fallback's notice in a word or two."""
+    for words, reason in (
+        ("paused", "paused after a failure"),
+        ("within", "deadline"),
+        ("did not answer", "the model abstained"),
+        ("None of the", "every sentence removed"),
+    ):
+        if words in notice:
+            return reason
+    return notice[:60]
 
 
 def _pct(values: list[float], p: int) -> float:

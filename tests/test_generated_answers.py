@@ -211,6 +211,26 @@ def test_a_chosen_sentence_the_model_left_out_is_added_as_its_quote(bundled_assi
     assert [c.quote for c in answer.citations] == [HOLDS, RATE]
 
 
+def test_a_chosen_sentence_whose_asked_half_the_model_dropped_is_added_as_its_quote(
+    bundled_assistant: Assistant,
+) -> None:
+    reaction = (
+        "In Lima, Mayor Rafael López Aliaga has called Bukele’s crackdown a “miracle,” while Costa Rica’s "
+        "Security Minister, Jorge Torres, has expressed interest in adopting similar methods."
+    )
+    asked = "How does the reaction of Lima's mayor compare with that of Costa Rica's security minister?"
+    found = found_for(asked, [passage(4, f"{RATE} {reaction}")], [reaction])
+    half = "Mayor Rafael López Aliaga called Bukele’s crackdown a miracle [1]."
+    _, answer = written(bundled_assistant, half, found)
+    assert answer.text == f"Mayor Rafael López Aliaga called Bukele’s crackdown a miracle. [1] {reaction} [1]"
+    whole = (
+        "Lima's mayor called Bukele’s crackdown a miracle, while Costa Rica’s security minister has "
+        "expressed interest in adopting similar methods [1]."
+    )
+    _, kept = written(bundled_assistant, whole, found)
+    assert kept.text == f"{whole[:-5]}. [1]"  # said in full: no quote added
+
+
 def test_the_prompt_holds_only_the_chosen_sentences_each_with_the_one_before(
     bundled_assistant: Assistant,
 ) -> None:

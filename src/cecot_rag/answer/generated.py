@@ -6,8 +6,9 @@ first: the sentences the answer path chose, each with the sentence before it, nu
 fixed system prompt and two worked examples. Its output is checked sentence by sentence while it
 streams: a sentence that repeats our prompt or only restates the question, a title or a heading
 is dropped; each other one must pass the verifier against a sentence the scorer found to answer
-the question (answer/verify.py). A chosen sentence that no shown sentence draws on is added as its
-quote, so a written answer never says less than the quoted one. When the model fails, is paused
+the question (answer/verify.py). A chosen sentence whose numbers, or words the question asks
+about, the shown sentences leave out is added as its quote: a written answer does not say less
+than the quoted one. When the model fails, is paused
 after a failure, or nothing it wrote survives, the extractive answer is given instead, with a
 notice saying why.
 """
@@ -38,7 +39,7 @@ from cecot_rag.embedding import Embedder
 from cecot_rag.errors import GeneratorUnavailable
 from cecot_rag.models import Answer, DroppedSentence, Passage
 from cecot_rag.settings import DEFAULT_TOPIC, Settings
-from cecot_rag.text import sentence_spans, terms, words
+from cecot_rag.text import numbers, sentence_spans, terms, words
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -93,6 +94,7 @@ class _Draft:
     attach: bool  # True: the model's markers are ignored, the verifier finds the support
     shown: list[str] = field(default_factory=list)
     shown_words: list[tuple[str, ...]] = field(default_factory=list)
+    drawn: dict[Span, list[str]] = field(default_factory=dict)  # a quote's span -> the sentences on it
     evidence: list[Evidence] = field(default_factory=list)
     dropped: list[DroppedSentence] = field(default_factory=list)
     abstained: bool = False
@@ -121,13 +123,19 @@ class _Draft:
         return self._show(sentence.text, verdict.evidence)
 
     def quote(self, candidate: Candidate) -> str | None:
-        """The delta adding candidate verbatim, if no shown sentence draws on it and it says more than
-        a title or heading (else None)."""
-        if candidate.evidence in self.evidence or restated(candidate.text, "", self.verifier.passages):
+        """The delta adding candidate verbatim unless the shown sentences that draw on it say what it
+        says (or it only restates a title or heading); else None."""
+        written = " ".join(self.drawn.get((candidate.passage.id, candidate.start, candidate.end), []))
+        question = self.found.question.text
+        if says_as_much(written, candidate.text, question) or restated(
+            candidate.text, "", self.verifier.passages
+        ):
             return None
         return self._show(candidate.text, (candidate.evidence,))
 
     def _show(self, text: str, evidence: Sequence[Evidence]) -> str:
+        for item in evidence:
+            self.drawn.setdefault((item.passage.id, item.start, item.end), []).append(text)
         self.evidence.extend(evidence)
         numbers, _ = number_citations(self.evidence)
         markers = dict.fromkeys(numbers[len(numbers) - len(evidence) :])
@@ -297,6 +305,15 @@ class GeneratedAnswerer:
                 "notice": _fallback_notice(draft, failure),
             }
         )
+
+
+def says_as_much(written: str, quote: str, question: str) -> bool:
+    """Whether written keeps what quote says in answer to question: its numbers, and every content
+    word it shares with the question. A small model's rewording often drops the half of a
+    sentence the question asked about ("How does Lima's mayor compare with Costa Rica's minister?"
+    answered with the mayor alone); what the question does not ask about may go."""
+    asked = set(terms(quote)) & set(terms(question))
+    return numbers(quote) <= numbers(written) and asked <= set(terms(written))
 
 
 def _not_shown(dropped: list[DroppedSentence], shown: str) -> list[DroppedSentence]:
