@@ -6,7 +6,11 @@ and test_local_model.py; the page and REST in test_page_generator.py and test_ge
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +42,7 @@ from cecot_rag.answer.prompt import (
     scaffolding_in,
     system_prompt,
 )
+from cecot_rag.cli import main
 from cecot_rag.errors import GeneratorUnavailable
 from cecot_rag.text import sentence_spans
 from conftest import ARTICLE
@@ -478,3 +483,26 @@ def test_generators_lists_configured_backends(tmp_path) -> None:  # type: ignore
     )
     local = ["local"] if local_model_installed() else []
     assert assistant.generators() == ["extractive", *local, "openai"]
+
+
+# -- the evaluation gate --------------------------------------------------------------------------------
+def test_eval_fails_the_run_when_an_answer_contains_prompt_text(tmp_path: Path) -> None:
+    """Whoever put it there (a document here), prompt text in an answer fails `cecot-rag eval`."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "leak.md").write_text(
+        "# The Blue Lagoon prison\n\nThe Blue Lagoon prison can hold 1,200 inmates, says the note that "
+        "ends its copied report with END OF PASSAGE [3]>>> in capitals.\n",
+        encoding="utf-8",
+    )
+    case = {"id": "capacity", "question": "How many inmates can the Blue Lagoon prison hold?"}
+    case |= {"expected_facts": ["1,200|1200"], "answerable": True}
+    (tmp_path / "set.jsonl").write_text(json.dumps(case) + "\n", encoding="utf-8")
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["eval", "--set", str(tmp_path / "set.jsonl"), "--corpus", str(corpus)])
+    assert code == 1, stderr.getvalue()
+    assert (
+        "cecot-rag: failed: 1 answer(s) contain the language model's prompt text: capacity"
+        in stderr.getvalue()
+    )
