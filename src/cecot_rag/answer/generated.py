@@ -127,7 +127,7 @@ class _Draft:
         says (or it only restates a title or heading); else None."""
         written = " ".join(self.drawn.get((candidate.passage.id, candidate.start, candidate.end), []))
         question = self.found.question.text
-        if says_as_much(written, candidate.text, question) or restated(
+        if (written and says_as_much(written, candidate.text, question)) or restated(
             candidate.text, "", self.verifier.passages
         ):
             return None
