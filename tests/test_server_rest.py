@@ -170,7 +170,7 @@ def test_upload_that_cannot_be_parsed_is_refused_and_not_kept(
 def test_private_url_is_refused_with_the_reason(api: httpx.Client) -> None:
     response = api.post("/api/v1/documents", json={"url": "http://127.0.0.1:9/secret.html"})
     assert response.status_code == 422
-    assert "non-public address" in response.json()["detail"]
+    assert "is not a public address" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
