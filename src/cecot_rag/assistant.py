@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from cecot_rag.answer.extractive import ExtractiveAnswerer
 from cecot_rag.answer.llm import LLAMA_INDEX, llama_index_llm
 from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.embedding import embedder_for
+from cecot_rag.ingest.loaders import LoadedDocument
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
 from cecot_rag.locking import WriterLock
 from cecot_rag.models import Answer, DocumentInfo, IngestReport, Passage
@@ -127,12 +128,18 @@ class Assistant:
         self._writer.release()
 
     def ingest(
-        self, sources: Iterable[str | Path], prune: bool = False, progress: Progress | None = None
+        self,
+        sources: Iterable[str | Path],
+        prune: bool = False,
+        progress: Progress | None = None,
+        fetched: Mapping[str, LoadedDocument] | None = None,
     ) -> IngestReport:
+        """fetched: URLs among sources already downloaded (ingest.pipeline.fetch_url), so the
+        download happened outside this process's write lock."""
         self.claim_writer("ingest")
         pipeline = IngestPipeline(self.settings, self.store, self.embedder)
         with self._write_lock:
-            return pipeline.run(sources, prune=prune, progress=progress)
+            return pipeline.run(sources, prune=prune, progress=progress, fetched=fetched)
 
     def ensure_ingested(self, progress: Progress | None = None) -> IngestReport | None:
         """Ingest documents_dir when the index is empty (the CLI and server do this; the API not)."""
