@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="warning",
         help="server log detail (default warning; info adds one access-log line per request)",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="ADDRESSES",
+        help="comma-separated reverse proxies whose X-Forwarded-For names the client "
+        "(default: the forwarded_allow_ips setting; none)",
+    )
 
     evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
     evaluate.add_argument(
@@ -155,7 +162,12 @@ def _serve(args: argparse.Namespace) -> int:
     from cecot_rag.server.app import ServeOptions, serve
 
     options = ServeOptions(
-        host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file, log_level=args.log_level
+        host=args.host,
+        port=args.port,
+        auth=args.auth,
+        auth_file=args.auth_file,
+        log_level=args.log_level,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return serve(options)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+# Where a document came from: a user's upload, a file the operator ingested, or a URL.
+SourceKind = Literal["upload", "document", "url"]
 
 
 class Passage(BaseModel):
@@ -19,6 +24,12 @@ class Passage(BaseModel):
     score: float = 0.0
     similarity: float | None = Field(
         default=None, description="Cosine similarity of the passage to the question."
+    )
+    source_kind: SourceKind | None = Field(
+        default=None,
+        description="Where the document came from: upload (a user uploaded it through the page or "
+        "the API), document (a file the operator ingested, such as the bundled ones) or url. Set by "
+        "the server; None from the Python API.",
     )
 
 

@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     max_concurrent_asks: int = Field(default=4, ge=1, description="REST questions answered at once.")
     max_waiting_asks: int = Field(default=32, ge=0, description="REST questions waiting for a slot.")
     ask_wait_seconds: float = Field(default=60.0, gt=0, description="Longest wait for a slot, then 503.")
+    max_url_fetches: int = Field(
+        default=4, ge=1, description="URL additions downloading or waiting to be written at once; then 503."
+    )
+    upload_expiry_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="A file sent to the page's upload route that no upload event claims is removed "
+        "after this long.",
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Comma-separated addresses of the reverse proxies whose X-Forwarded-For names the "
+        "client (login backoff counts per client); none by default, so no header is trusted.",
+    )
 
     @field_validator("collection")
     @classmethod

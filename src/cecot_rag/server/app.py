@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,9 @@ from cecot_rag.errors import EXIT_OK, UsageError
 from cecot_rag.ingest.pipeline import expand_sources
 from cecot_rag.locking import IndexBusy
 from cecot_rag.server.api import OPENAPI_COMPONENTS, router
-from cecot_rag.server.guards import (
-    BasicAuthMiddleware,
-    BodyLimit,
-    BodyTooLarge,
-    FileNotFoundAlike,
-    SameOriginGuard,
-    SecurityHeaders,
-    read_credentials_file,
-)
-from cecot_rag.server.service import ChatService, PageUploads, Rejected
+from cecot_rag.server.guards import BodyLimit, BodyTooLarge, SameOriginGuard, SecurityHeaders
+from cecot_rag.server.login import BasicAuthMiddleware, read_credentials_file
+from cecot_rag.server.service import ChatService, Rejected
 from cecot_rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,11 +92,15 @@ def create_app(
     """
     assistant = assistant or Assistant(settings or Settings())
     service = ChatService(assistant, max_concurrent_asks=max_concurrent_asks)
+    running: list[Callable[[], AbstractAsyncContextManager[None]]] = []  # the page's, once mounted
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start_preparing()
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            for context in running:
+                await stack.enter_async_context(context())
+            yield
 
     app = FastAPI(
         title="cecot-rag",
@@ -143,7 +141,8 @@ def create_app(
         return Health(status="ok", documents=len(assistant.documents()))
 
     # Added innermost first: headers on every answer, then origin, then credentials, then body caps.
-    app.add_middleware(FileNotFoundAlike)
+    if with_page:
+        _mount_page(app, service, running)
     app.add_middleware(BodyLimit, limit_for=body_limit_for(service.settings))
     if auth is not None:
         app.add_middleware(BasicAuthMiddleware, credentials=auth)
@@ -151,8 +150,6 @@ def create_app(
     if trusted_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts)
     app.add_middleware(SecurityHeaders)
-    if with_page:
-        _mount_page(app, service)
     return app
 
 
@@ -169,14 +166,18 @@ def _add_openapi_components(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _mount_page(app: FastAPI, service: ChatService) -> None:
+def _mount_page(
+    app: FastAPI, service: ChatService, running: list[Callable[[], AbstractAsyncContextManager[None]]]
+) -> None:
+    """The page at "/", its guards, and its temporary files' upkeep while the server runs."""
     import gradio as gr
-    from gradio.utils import get_upload_folder
 
     from cecot_rag.server.assets import PAGE_CSS, PAGE_HEAD, PAGE_THEME
     from cecot_rag.server.page import ChatPage
+    from cecot_rag.server.page_guards import PageUploadPaths, PlainPageErrors
 
-    blocks = ChatPage(service).build()
+    page = ChatPage(service)
+    blocks = page.build()
     # The page is mounted last: /api/v1, /healthz and /openapi.json above take precedence over "/".
     gr.mount_gradio_app(
         app,
@@ -185,7 +186,9 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
         footer_links=[],
         run_history=False,
         max_file_size=service.settings.max_upload_bytes,
-        show_error=True,
+        # Only our gr.Error sentences reach clients; any other exception's text (paths, the
+        # working directory) stays in the log.
+        show_error=False,
         ssr_mode=False,
         mcp_server=False,
         theme=PAGE_THEME,
@@ -195,7 +198,9 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
     # launch() sets has_launched; mounting does not, and without it Gradio skips its check that a
     # FileData path sent to an event was uploaded by a user (any server file could be ingested).
     blocks.has_launched = True
-    service.page_uploads = PageUploads(Path(get_upload_folder()), blocks.upload_file_set)
+    app.add_middleware(PlainPageErrors)
+    app.add_middleware(PageUploadPaths, folder=page.files.folder)
+    running.append(lambda: page.files.kept_tidy(service.settings.upload_expiry_minutes))
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -233,7 +238,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Logged in full for the operator; the client gets one line and no traceback.
         log.exception("unhandled error")
-        return message(500, f"internal error ({type(exc).__name__}); see the server log")
+        return message(500, "internal error; the server log says more")
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -242,13 +247,15 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 @dataclass(frozen=True)
 class ServeOptions:
     """Where `cecot-rag serve` listens, USER:PASSWORD or a file holding it (None: the auth setting,
-    if any), and how much the server logs (`warning`: no access log; `info` adds one line per request)."""
+    if any), how much the server logs (`warning`: no access log; `info` adds one line per request),
+    and which reverse proxies' X-Forwarded-For is trusted (None: the setting; by default none)."""
 
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None
     auth_file: Path | None = None
     log_level: str = "warning"
+    forwarded_allow_ips: str | None = None
 
 
 class _ConsoleFormatter(logging.Formatter):
@@ -358,6 +365,9 @@ def serve(options: ServeOptions) -> int:
         daemon=True,
     )
     reporter.start()
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise, and a forged header would
+    # then pick the address login backoff counts against: only the proxies the operator names.
+    proxies = options.forwarded_allow_ips or settings.forwarded_allow_ips
     try:
         uvicorn.run(
             app,
@@ -366,6 +376,8 @@ def serve(options: ServeOptions) -> int:
             log_level=options.log_level,
             log_config=None,  # keep the handler set up above instead of uvicorn's own
             timeout_graceful_shutdown=5,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
         )
     finally:
         assistant.release_writer()

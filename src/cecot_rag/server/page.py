@@ -9,26 +9,26 @@ on names Gradio would derive from the order of registration.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from cecot_rag.answer.local_model import LOCAL_MODEL
 from cecot_rag.assistant import InvalidQuestion, validate_question
 from cecot_rag.evaluation.ui import build_evaluation_tab
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.models import Answer
+from cecot_rag.server.page_files import PageFiles
 from cecot_rag.server.render import (
     answer_markdown,
-    conversation_markdown,
     conversation_sources_html,
     documents_html,
     escape_markdown,
 )
-from cecot_rag.server.service import UPLOAD_SUFFIXES, ChatService, Rejected
+from cecot_rag.server.service import UPLOAD_SUFFIXES, ChatService, Rejected, checked_url
 from cecot_rag.settings import Settings
 
 EXAMPLE_QUESTIONS = (
@@ -73,23 +73,17 @@ def ingest_progress(tracker: Callable[..., Any], label: str) -> Progress:
     return Progress(on_source=on_source, on_passages=on_passages)
 
 
-def export_file(answers: Sequence[Answer]) -> str:
-    """The conversation as a Markdown file (Gradio serves a copy of it for the download button)."""
-    folder = Path(tempfile.mkdtemp(prefix="cecot-rag-export-"))
-    path = folder / "cecot-rag-conversation.md"
-    path.write_text(conversation_markdown(answers), encoding="utf-8")
-    return str(path)
-
-
 class ChatPage:
     """The page: build() lays out the tabs and wires each event once; the handlers are methods."""
 
     def __init__(self, service: ChatService) -> None:
         self.service = service
         self.assistant = service.assistant
+        self.files = PageFiles(Path(get_upload_folder()))  # the upload route's files, and exports
 
     def build(self) -> gr.Blocks:
         with gr.Blocks(title="cecot-rag: CECOT and security policy in Latin America") as page:
+            self.files.received = page.upload_file_set  # filled by Gradio's upload route
             session = gr.State(new_session())
             gr.Markdown(
                 "## CECOT and security policy in Latin America\n"
@@ -158,6 +152,7 @@ class ChatPage:
                     export_button = gr.DownloadButton(
                         "Export as Markdown", size="sm", elem_id="export", interactive=False
                     )
+                    self.files.served_exports = export_button.temp_files  # Gradio's served copies
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(conversation_sources_html([]), elem_id="sources-panel", js_on_load=None)
@@ -208,7 +203,7 @@ class ChatPage:
         yield waiting, gr.skip(), "", state, hide, gr.skip()
         generator = chosen or QUOTED
         if generator != QUOTED:
-            quoted = self.assistant.ask(asked, state["turns"], generator=QUOTED)
+            quoted = self.service.public_answer(self.assistant.ask(asked, state["turns"], generator=QUOTED))
             note = f"\n\n*{generator_label(generator, self.service.settings)}: writing…*"
             shown = answer_markdown(quoted.text, quoted.citations, turn) + note
             sources = conversation_sources_html([*earlier, quoted])
@@ -233,6 +228,7 @@ class ChatPage:
             gr.Warning("The answer was interrupted; please ask again.")
             yield messages, gr.skip(), asked, state, gr.skip(), gr.skip()
             return
+        final = self.service.public_answer(final)  # sources without server folders, with their kind
         state = {
             "turns": [
                 *state["turns"],
@@ -243,19 +239,23 @@ class ChatPage:
         }
         reply = answer_markdown(final.text, final.citations, turn)
         messages = [*messages, {"role": "assistant", "content": reply}]
-        download = gr.update(value=export_file(state["answers"]), interactive=True)
-        yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
+        # The export file goes as soon as Gradio has copied it to serve it (at the generator's next step).
+        with self.files.export(state["answers"]) as exported:
+            download = gr.update(value=exported, interactive=True)
+            yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
 
     def clear(self) -> tuple[Any, ...]:
         no_file = gr.update(value=None, interactive=False)
         return [], conversation_sources_html([]), "", new_session(), gr.update(visible=True), no_file
 
-    def export(self, state: dict[str, Any]) -> Any:
+    def export(self, state: dict[str, Any]) -> Iterator[Any]:
         """The button downloads the file it holds (refreshed after every answer); this refreshes it."""
         if not state["answers"]:
             gr.Info("Nothing to export yet: ask a question first.")
-            return gr.update(value=None, interactive=False)
-        return gr.update(value=export_file(state["answers"]), interactive=True)
+            yield gr.update(value=None, interactive=False)
+            return
+        with self.files.export(state["answers"]) as exported:
+            yield gr.update(value=exported, interactive=True)
 
     def feedback(self, state: dict[str, Any], like: gr.LikeData) -> None:
         index = like.index if isinstance(like.index, int) else like.index[0]
@@ -306,7 +306,8 @@ class ChatPage:
             self.add_url,
             url_box,
             [documents_status, url_box, *listing],
-            concurrency_limit=1,
+            # Downloads run outside the index's write lock; the service caps them (503 beyond).
+            concurrency_limit=self.service.settings.max_url_fetches,
             api_name="add_url",
         )
         delete_button.click(
@@ -347,10 +348,17 @@ class ChatPage:
         for file in files or []:
             file = file if isinstance(file, dict) else {}  # anything else is refused as "not uploaded"
             temporary = str(file.get("path") or "")
-            name = str(file.get("orig_name") or Path(temporary).name)
+            name = str(file.get("orig_name") or "")
+            try:
+                # Only a file this server's upload route received is read, or ever removed.
+                received = self.files.claim(temporary)
+            except Rejected as exc:
+                lines.append(f"A file was not added: {escape_markdown(exc.message)}")
+                continue
+            name = name or received.name
             try:
                 self.service.require_ready()
-                with open(self.service.page_upload(temporary), "rb") as upload:
+                with open(received, "rb") as upload:
                     saved, report = self.service.add_upload(name, upload, ingest_progress(tracker, name))
                 lines.append(f"**{escape_markdown(saved)}**: {report.summary()}")
             except Rejected as exc:
@@ -358,17 +366,19 @@ class ChatPage:
             finally:
                 # Gradio's copy goes whether or not the file was added: the uploads folder keeps the
                 # only copy, so deleting the document deletes every copy.
-                self.service.discard_page_upload(temporary)
+                self.files.discard(received)
         return "\n\n".join(lines), *self.list_documents()
 
     def add_url(self, url: str, tracker: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
         try:
             self.service.require_ready()
-            report = self.service.ingest_url(url, ingest_progress(tracker, url.strip()[:80]))
-            status = f"**{escape_markdown(url.strip())}**: {report.summary()}"
+            url = checked_url(url)  # before any echo: text that cannot be encoded is never sent back
+            report = self.service.ingest_url(url, ingest_progress(tracker, url[:80]))
+            status = f"**{escape_markdown(url)}**: {report.summary()}"
             url = ""
         except Rejected as exc:
             status = f"Not added: {escape_markdown(exc.message)}"
+            url = gr.skip()  # the box keeps what was typed, whatever it is
         return status, url, *self.list_documents()
 
     def delete_document(self, document_id: str | None) -> tuple[Any, ...]:

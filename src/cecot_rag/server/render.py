@@ -26,6 +26,8 @@ _MARKDOWN_STRUCTURAL = frozenset("\\`*_[]<>!#|~$&")
 # Markdown syntax a passage may carry from its source file: shown as structure, never as raw marks.
 _HEADING = re.compile(r"^(#{1,6})[ \t]+", re.MULTILINE)
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+# Next to every quote: whose document it is. An upload is anyone's text, so it says so.
+SOURCE_KINDS = {"upload": "uploaded by a user", "document": "bundled document", "url": "web page"}
 RELEVANCE_LEGEND = (
     "Relevance is the cosine similarity between the question and the passage: 1 means the same "
     "meaning, 0 unrelated. Passages are listed from the most to the least relevant."
@@ -87,9 +89,11 @@ def _source_html(source: str) -> str:
 
 def _meta_html(passage: Passage) -> str:
     page = f" · page {passage.page}" if passage.page else ""
+    kind = passage.source_kind
+    label = f' · <span class="source-kind {kind}">{SOURCE_KINDS[kind]}</span>' if kind else ""
     return (
         f'<div class="cite-meta"><strong>{escape_html(passage.title)}</strong>{page}'
-        f' · {_source_html(passage.source)} · <span class="relevance" title="{RELEVANCE_LEGEND}">'
+        f' · {_source_html(passage.source)}{label} · <span class="relevance" title="{RELEVANCE_LEGEND}">'
         f"relevance {relevance(passage):.2f}</span></div>"
     )
 
@@ -225,9 +229,10 @@ def conversation_markdown(answers: Sequence[Answer]) -> str:
             for citation in answer.citations:
                 passage = citation.passage
                 page = f", page {passage.page}" if passage.page else ""
+                kind = f", {SOURCE_KINDS[passage.source_kind]}" if passage.source_kind else ""
                 lines.append(
                     f"- \\[{citation.number}\\] {escape_markdown(passage.title, readable=True)}{page} "
-                    f"({escape_markdown(source_label(passage.source), readable=True)}): "
+                    f"({escape_markdown(source_label(passage.source), readable=True)}{kind}): "
                     f"“{escape_markdown(citation.quote, readable=True)}”"
                 )
             lines.append("")

@@ -1,4 +1,4 @@
-"""What the page and the REST API share: readiness, uploads, URL ingestion, feedback, ask limits.
+"""What the page and the REST API share: readiness, uploads, URL ingestion, feedback, limits.
 
 Routers and the Gradio page stay thin; both call this service, which calls the Assistant.
 """
@@ -15,16 +15,15 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from cecot_rag.assistant import Assistant
-from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, is_url
-from cecot_rag.ingest.pipeline import Progress
-from cecot_rag.models import Answer, IngestReport, Passage
+from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, is_url
+from cecot_rag.ingest.pipeline import Progress, fetch_url
+from cecot_rag.models import Answer, IngestReport, Passage, SourceKind
 from cecot_rag.store.uploads import PARTIAL_SUFFIX, staged_path
 
 log = logging.getLogger(__name__)
@@ -75,6 +74,13 @@ def distinct_upload_name(name: str, original: str) -> str:
     return f"{stem}-{digest}.{suffix}" if dot else f"{name}-{digest}"
 
 
+def source_kind(source: str, uploads_dir: Path) -> SourceKind:
+    """Where a document came from: a user's upload, a URL, or a file the operator ingested."""
+    if is_url(source):
+        return "url"
+    return "upload" if Path(source).resolve().is_relative_to(uploads_dir.resolve()) else "document"
+
+
 def public_source(source: str, documents_dir: Path, uploads_dir: Path) -> str:
     """A document's source as clients see it: URLs as they are, files without server folders."""
     if is_url(source):
@@ -84,14 +90,6 @@ def public_source(source: str, documents_dir: Path, uploads_dir: Path) -> str:
         if path.is_relative_to(root):
             return path.relative_to(root).as_posix()
     return path.name
-
-
-@dataclass(frozen=True)
-class PageUploads:
-    """Gradio's upload folder and the set of paths it has received from this app's visitors."""
-
-    folder: Path
-    uploaded: Collection[str]
 
 
 class ChatService:
@@ -109,8 +107,8 @@ class ChatService:
         self._feedback_lock = threading.Lock()
         self._names_lock = threading.Lock()
         self._upload_lock = threading.Lock()  # stage-and-ingest, one upload at a time
-        # Set when the page is mounted: only files Gradio received from visitors may be ingested.
-        self.page_uploads: PageUploads | None = None
+        self._url_lock = threading.Lock()
+        self._url_fetches = 0  # URL additions downloading or waiting to be written
 
     # -- readiness -----------------------------------------------------------------------
     def prepare_index(self) -> None:
@@ -121,9 +119,10 @@ class ChatService:
                 log.info("startup ingestion: %s", report.summary())
                 for failure in report.failed:
                     log.warning("could not ingest %s: %s", failure.source, failure.reason)
-        except Exception as exc:  # reported by /healthz; the server stays up to say so
+        except Exception:  # reported by /healthz; the server stays up to say so
             log.exception("startup ingestion failed")
-            self.startup_error = f"{type(exc).__name__}: {exc}"
+            # Clients get this sentence; the exception, which may name server paths, is in the log.
+            self.startup_error = "the index could not be prepared; the server log says why"
             return
         self.ready.set()
 
@@ -140,7 +139,7 @@ class ChatService:
 
     def require_ready(self) -> None:
         if self.startup_error:
-            raise Rejected(503, f"the index could not be prepared: {self.startup_error}")
+            raise Rejected(503, self.startup_error)
         if not self.ready.is_set():
             raise Rejected(503, "the index is still being prepared; try again in a few seconds")
 
@@ -269,42 +268,35 @@ class ChatService:
         partial.write_text(json.dumps(owners), encoding="utf-8")  # ASCII escapes: any name survives
         partial.replace(path)
 
-    def page_upload(self, temporary: str) -> Path:
-        """A path the page's upload handler was given, if Gradio received it from a visitor here.
-
-        Gradio's own check is on (see server.app), so a path outside its upload folder never
-        reaches the handler; this also refuses files in that folder that no visitor of this app
-        uploaded (other apps' files, exports, planted files).
-        """
-        uploads = self.page_uploads
-        path = Path(temporary).resolve()
-        if (
-            uploads is None
-            or not path.is_relative_to(uploads.folder.resolve())
-            or not any(Path(p).resolve() == path for p in list(uploads.uploaded))
-        ):
-            raise Rejected(403, "only files uploaded through this page can be added")
-        return path
-
-    def discard_page_upload(self, temporary: str) -> None:
-        """Remove Gradio's copy of a page upload: the uploads folder holds the only kept copy."""
-        uploads = self.page_uploads
-        path = Path(temporary).resolve()
-        if uploads is None or not path.is_relative_to(uploads.folder.resolve()):
-            return
-        path.unlink(missing_ok=True)
-        if path.parent != uploads.folder.resolve():
-            with contextlib.suppress(OSError):  # not empty: another upload shares the folder
-                path.parent.rmdir()
-
     def ingest_url(self, url: str, progress: Progress | None = None) -> IngestReport:
-        url = url.strip()
-        if not is_url(url) or not url.lower().startswith(("http://", "https://")):
-            raise Rejected(422, f"not an http(s) URL: {url[:200]!r}")
-        report = self.assistant.ingest([url], progress=progress)
+        """Download and parse a URL, then ingest it; only the write holds the index's write lock.
+
+        A slow or silent site therefore delays no upload or other URL, and at most
+        max_url_fetches additions download or wait at once (503 beyond, like asks).
+        """
+        url = checked_url(url)
+        with self._url_slot():
+            try:
+                document = fetch_url(self.settings, url)  # within url_timeout, outside the lock
+            except LoadError as exc:
+                raise Rejected(422, f"could not ingest {url[:200]}: {exc}") from None
+            report = self.assistant.ingest([url], progress=progress, fetched={url: document})
         if report.failed:
             raise Rejected(422, f"could not ingest {url[:200]}: {report.failed[0].reason}")
         return report
+
+    @contextlib.contextmanager
+    def _url_slot(self) -> Iterator[None]:
+        limit = self.settings.max_url_fetches
+        with self._url_lock:
+            if self._url_fetches >= limit:
+                raise Rejected(503, f"the server is adding {limit} URLs already; retry shortly")
+            self._url_fetches += 1
+        try:
+            yield
+        finally:
+            with self._url_lock:
+                self._url_fetches -= 1
 
     def delete_document(self, document_id: str) -> None:
         """Delete from the index; an uploaded file goes too, so a rebuild does not bring it back."""
@@ -326,10 +318,13 @@ class ChatService:
         return public_source(source, self.settings.documents_dir, self.uploads_dir)
 
     def public_answer(self, answer: Answer) -> Answer:
-        """The answer with every passage's source as clients see it (no server folders)."""
+        """The answer with every passage's source as clients see it (no server folders) and its kind."""
 
         def public(passage: Passage) -> Passage:
-            return passage.model_copy(update={"source": self.public_source(passage.source)})
+            kind = source_kind(passage.source, self.uploads_dir)
+            return passage.model_copy(
+                update={"source": self.public_source(passage.source), "source_kind": kind}
+            )
 
         citations = [c.model_copy(update={"passage": public(c.passage)}) for c in answer.citations]
         return answer.model_copy(
@@ -368,6 +363,18 @@ class ChatService:
         self.feedback_path.parent.mkdir(parents=True, exist_ok=True)
         with self._feedback_lock, self.feedback_path.open("a", encoding="utf-8") as log_file:
             log_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def checked_url(url: str) -> str:
+    """The URL stripped, or Rejected with a sentence that does not echo text it cannot encode."""
+    url = url.strip() if isinstance(url, str) else ""
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: it could be neither fetched nor sent back
+        raise Rejected(422, "the URL contains characters that are not valid text") from None
+    if not is_url(url) or not url.lower().startswith(("http://", "https://")):
+        raise Rejected(422, f"not an http(s) URL: {url[:200]!r}")
+    return url
 
 
 def _megabytes(size: int) -> str:
