@@ -107,6 +107,16 @@ def test_refusals_name_no_server_path(server: RunningServer) -> None:
         assert response.json() == {"detail": "no such file or page"}
 
 
+def test_a_file_that_cannot_be_read_gets_our_sentence_not_the_parsers(server: RunningServer) -> None:
+    response = httpx.post(
+        f"{server.base_url}/api/v1/documents",
+        files={"file": ("broken.pdf", b"%PDF-1.4\n garbage that is not a pdf", "application/pdf")},
+        timeout=120,
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == "could not ingest broken.pdf: corrupt PDF (it could not be read)"
+
+
 def test_the_page_fetches_no_url_through_its_file_route(server: RunningServer) -> None:
     response = httpx.get(f"{server.base_url}/gradio_api/file=http://127.0.0.1:9/x", timeout=60)
     assert response.status_code == 404 and response.json() == {"detail": "no such file or page"}
