@@ -95,6 +95,18 @@ def test_the_upload_route_answers_no_absolute_path_and_the_event_still_ingests(
     assert not (gradio_dir(folders) / answered).exists(), "Gradio's copy goes once the file is added"
 
 
+def test_an_answer_names_its_export_without_the_server_folder(
+    server: RunningServer, folders: tuple[Path, Path]
+) -> None:
+    message = queue_call(server.base_url, "ask", ["How many inmates can CECOT hold?", [], {}, None])
+    assert message.get("success") is True, message
+    assert str(gradio_dir(folders)) not in str(message)
+    export = message["output"]["data"][5]["value"]
+    assert export["path"].endswith("/cecot-rag-conversation.md") and not export["path"].startswith("/")
+    download = httpx.get(export["url"], timeout=60)
+    assert download.status_code == 200 and download.text.startswith("# cecot-rag conversation")
+
+
 def test_refusals_name_no_server_path(server: RunningServer) -> None:
     message = queue_call(server.base_url, "upload", [[file_data("file:///etc/passwd")]])
     assert message.get("success") is False, message

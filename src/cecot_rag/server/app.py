@@ -171,10 +171,11 @@ def _mount_page(
 ) -> None:
     """The page at "/", its guards, and its temporary files' upkeep while the server runs."""
     import gradio as gr
+    from gradio.utils import get_upload_folder
 
     from cecot_rag.server.assets import PAGE_CSS, PAGE_HEAD, PAGE_THEME
     from cecot_rag.server.page import ChatPage
-    from cecot_rag.server.page_guards import PageUploadPaths, PlainPageErrors
+    from cecot_rag.server.page_guards import PagePaths, PlainPageErrors
 
     page = ChatPage(service)
     blocks = page.build()
@@ -199,7 +200,7 @@ def _mount_page(
     # FileData path sent to an event was uploaded by a user (any server file could be ingested).
     blocks.has_launched = True
     app.add_middleware(PlainPageErrors)
-    app.add_middleware(PageUploadPaths, folder=page.files.folder)
+    app.add_middleware(PagePaths, folder=Path(get_upload_folder()))
     running.append(lambda: page.files.kept_tidy(service.settings.upload_expiry_minutes))
 
 

@@ -1,15 +1,14 @@
 """ASGI guards for the mounted Gradio page: no server paths and no exception text in its answers.
 
 Gradio answers its own errors with texts that name server paths ("File not allowed: /tmp/...")
-and its upload route with absolute paths in its temporary folder. PlainPageErrors replaces the body
-of every error answer of the page's routes with one sentence for its status; PageUploadPaths
-answers uploads with paths relative to the upload folder and makes them absolute again in the
-requests that send them back, which is all Gradio's own checks ever see.
+and names files by their absolute paths in its temporary folder. PlainPageErrors replaces the body
+of every error answer of the page's routes with one sentence for its status; PagePaths sends
+paths relative to that folder and makes them absolute again in the requests that send them back,
+which is all Gradio's own checks ever see.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ PAGE_ERRORS = {
     503: "the server is busy; retry shortly",
 }
 OTHER_ERROR = "the request could not be handled"
+TEXT_ANSWERS = ("application/json", "text/event-stream")
 
 
 def _is_page_route(scope: Scope) -> bool:
@@ -71,12 +71,6 @@ class PlainPageErrors:
         await self.app(scope, receive, plain)
 
 
-def _relative(value: Any, folder: Path) -> Any:
-    if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(folder):
-        return Path(value).relative_to(folder).as_posix()
-    return value
-
-
 def _absolute(value: Any, folder: Path) -> Any:
     """FileData paths sent back relative (as the upload route gave them) made absolute again."""
     if isinstance(value, list):
@@ -92,6 +86,15 @@ def _absolute(value: Any, folder: Path) -> Any:
     return value
 
 
+def _events_ready(pending: bytes, more: bool) -> int:
+    """How much of an event stream can go now: all of it at its end, else up to its last blank
+    line (an event's end), so a folder path cut between two messages is stripped whole."""
+    if not more:
+        return len(pending)
+    end = pending.rfind(b"\n\n")
+    return end + 2 if end >= 0 else 0
+
+
 async def _read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
@@ -104,49 +107,77 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-class PageUploadPaths:
-    """Upload paths relative to Gradio's upload folder in answers, absolute in requests.
+class PagePaths:
+    """Paths in Gradio's folder go out relative to it, and come back in made absolute again.
 
-    The upload route answers a list of paths; each under the folder goes out relative to it.
-    JSON bodies posted to the page's other routes (queue/join, call/..., the events' inputs) get
-    every relative FileData path joined to the folder before Gradio reads them.
+    Out: every JSON or event-stream answer of the page's routes (the upload route's list of paths,
+    the FileData of an export the queue streams, its `/gradio_api/file=` URL) loses the folder's
+    absolute prefix. In: a relative FileData path in a JSON body (queue/join, call/..., the events'
+    inputs) and a relative `/gradio_api/file=` target are joined to the folder before Gradio reads
+    them, so its own checks see what they always saw.
     """
 
     def __init__(self, app: ASGIApp, folder: Path) -> None:
         self.app = app
         self.folder = folder.resolve()
+        # Gradio writes the folder as it was given (abspath) and the resolved form may differ.
+        prefixes = {f"{folder.absolute()}/", f"{self.folder}/"}
+        self.prefixes = sorted((prefix.encode() for prefix in prefixes), key=len, reverse=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if _is_page_route(scope) else ""
-        if scope.get("method") != "POST" or not path.startswith("/gradio_api/"):
+        if not path.startswith("/gradio_api/"):
             await self.app(scope, receive, send)
-        elif path == "/gradio_api/upload":
-            await self.app(scope, receive, self._relative_answer(send))
-        elif Headers(scope=scope).get("content-type", "").startswith("application/json"):
-            await self._absolute_request(scope, receive, send)
+        elif path.startswith("/gradio_api/file="):
+            await self.app(self._absolute_file(scope), receive, send)  # bytes of a file: untouched
+        elif scope["method"] == "POST" and Headers(scope=scope).get("content-type", "").startswith(
+            "application/json"
+        ):
+            await self._absolute_request(scope, receive, self._relative_answer(send))
         else:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._relative_answer(send))
+
+    def _strip(self, body: bytes) -> bytes:
+        for prefix in self.prefixes:
+            body = body.replace(prefix, b"")
+        return body
+
+    def _absolute_file(self, scope: Scope) -> Scope:
+        target = scope["path"].removeprefix("/gradio_api/file=")
+        if not target or target.startswith("/") or "://" in target:
+            return scope
+        path = f"/gradio_api/file={self.folder / target}"
+        return {**scope, "path": path, "raw_path": path.encode()}
 
     def _relative_answer(self, send: Send) -> Send:
+        """`send` that strips the folder from JSON answers (whole) and event streams (per event)."""
+        kind = ""
         start: Message | None = None
-        chunks: list[bytes] = []
+        pending = b""
 
         async def relative(message: Message) -> None:
-            nonlocal start
+            nonlocal kind, start, pending
             if message["type"] == "http.response.start":
-                start = message
+                kind = Headers(raw=message.get("headers", [])).get("content-type", "").split(";")[0]
+                if kind == "application/json":
+                    start = message  # sent with the whole body, whose length changes
+                else:
+                    await send(message)
                 return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False) or start is None:
+            if message["type"] != "http.response.body" or kind not in TEXT_ANSWERS:
+                await send(message)
                 return
-            body = b"".join(chunks)
-            if start["status"] == 200:
-                # Anything but the list of paths this route answers is sent as it is.
-                with contextlib.suppress(ValueError, TypeError):
-                    body = json.dumps([_relative(p, self.folder) for p in json.loads(body)]).encode()
+            pending += message.get("body", b"")
+            more = message.get("more_body", False)
+            if kind == "text/event-stream":
+                cut = _events_ready(pending, more)
+                ready, pending = pending[:cut], pending[cut:]
+                await send({"type": "http.response.body", "body": self._strip(ready), "more_body": more})
+            elif not more and start is not None:
+                body = self._strip(pending)
                 MutableHeaders(scope=start)["content-length"] = str(len(body))
-            await send(start)
-            await send({"type": "http.response.body", "body": body})
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
 
         return relative
 
