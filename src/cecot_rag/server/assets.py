@@ -43,7 +43,7 @@ PAGE_CSS = """
   overflow-wrap: anywhere; }
 .sources .relevance { text-decoration: underline dotted; cursor: help; white-space: nowrap; }
 .sources .source-kind { white-space: nowrap; }
-.sources .source-kind.upload { color: #b45309; font-weight: 600; }
+.sources .source-kind.upload, .sources .source-kind.url { color: #b45309; font-weight: 600; }
 .sources .cite-text { font-size: 0.92em; line-height: 1.45; white-space: pre-wrap; }
 .sources .passage-heading { display: inline-block; font-size: 1.05em; margin: 2px 0; }
 .sources mark { background: #ffe58a; color: #222; padding: 0 2px; border-radius: 2px; }

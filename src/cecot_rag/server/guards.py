@@ -1,5 +1,5 @@
-"""ASGI guards around the whole server: same-origin writes, security headers, body caps, plain
-errors (credentials and login backoff are in server.login).
+"""ASGI guards around the whole server: same-origin writes, security headers, body caps
+(credentials and login backoff are in server.login, the page's own answers in server.page_guards).
 
 They wrap the FastAPI app and the mounted Gradio page alike, so the page's /gradio_api/* routes
 get the same rules as the REST API.

@@ -26,6 +26,7 @@ PAGE_ERRORS = {
     403: "this is not allowed",
     404: "no such file or page",
     405: "this method is not allowed here",
+    413: "the file is larger than the upload limit",
     422: "the request is not valid",
     500: "internal error; the server log says more",
     503: "the server is busy; retry shortly",

@@ -27,7 +27,11 @@ _MARKDOWN_STRUCTURAL = frozenset("\\`*_[]<>!#|~$&")
 _HEADING = re.compile(r"^(#{1,6})[ \t]+", re.MULTILINE)
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 # Next to every quote: whose document it is. An upload is anyone's text, so it says so.
-SOURCE_KINDS = {"upload": "uploaded by a user", "document": "bundled document", "url": "web page"}
+SOURCE_KINDS = {
+    "upload": "uploaded by a user",
+    "document": "bundled document",
+    "url": "web page added by URL",
+}
 RELEVANCE_LEGEND = (
     "Relevance is the cosine similarity between the question and the passage: 1 means the same "
     "meaning, 0 unrelated. Passages are listed from the most to the least relevant."
