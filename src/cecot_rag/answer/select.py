@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from cecot_rag.answer.candidates import Candidate
 from cecot_rag.models import Decision
 
-
 # Scores are calibrated probabilities that the sentence supports an answer: a further quote must
 # be more likely right than wrong. Fixed by that meaning, not tuned on any set.
 EXTRA_SENTENCE_SCORE = 0.5
