@@ -12,9 +12,10 @@ Held-out articles (training/reader_data.HELD_OUT) also get made impossible twins
 or number swapped, as in reader_data.py), labelled "perturbed". Nothing else is read: the
 evaluation sets of the project never enter here.
 
-`--embedding-model multilingual-e5-small` computes the features with that model (its feature model
-is fitted apart: similarities have another scale). Output: OUT/questions.jsonl, one line per question: article, held_out, question, answerable,
-origin, and its candidates (features, pair, label, passage id).
+`--embedding-model multilingual-e5-small` computes the features with that model (its feature
+model is fitted apart: similarities have another scale). Output: OUT/questions.jsonl, one line
+per question: article, held_out, question, answerable, origin, and its candidates (features,
+pair, label, passage id).
 """
 
 from __future__ import annotations
