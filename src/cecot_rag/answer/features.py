@@ -39,6 +39,8 @@ FEATURES = (
     "condition_missing",
     "gap",
 )
+# What a question and a sentence in two languages can share: no words, so no coverage.
+CROSSLINGUAL_FEATURES = tuple(f for f in FEATURES if f not in ("coverage", "window_coverage"))
 StoredVectors = Callable[[list[str], str], dict[str, np.ndarray]]
 
 
