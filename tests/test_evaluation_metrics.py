@@ -205,3 +205,23 @@ def test_parse_thresholds_accepts_known_metrics_and_rejects_the_rest() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             parse_thresholds([bad])
+
+
+def test_citation_precision_is_judged_on_the_quote_not_on_its_passage() -> None:
+    # The cited passage holds the reference context, but the quoted sentence is another one: the
+    # passage-level figure counts it, the quote-level one (the gated citation_precision) does not.
+    passage = "Bukele was elected in 2019. CECOT, a mega-prison with the capacity to hold 40,000 inmates."
+    wrong_quote = "Bukele was elected in 2019."
+    result = CaseResult(
+        id="q",
+        question="How many inmates can CECOT hold?",
+        answerable=True,
+        answer=f"{wrong_quote} [1]",
+        answered=True,
+        expected_facts=["40,000"],
+        reference_contexts=["CECOT, a mega-prison with the capacity to hold 40,000 inmates."],
+    )
+    score_case(result, [passage], [{"number": 1, "quote": wrong_quote, "passage_text": passage}])
+    metrics = aggregate([result])
+    assert metrics["citation_precision_passage"] == 1.0
+    assert metrics["citation_precision"] == 0.0

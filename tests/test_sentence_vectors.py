@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from cecot_rag import Assistant
-from cecot_rag.answer.base import Question
-from cecot_rag.answer.extractive import ExtractiveAnswerer
+from cecot_rag.answer.features import FeatureExtractor
+from cecot_rag.answer.path import AnswerPath
 from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.sentence_vectors import MODEL_KEY, VECTORS_KEY, pack, passage_sentences, unpack
 from conftest import ROOT, make_settings
@@ -25,17 +25,27 @@ QUESTIONS = [
 
 
 class EmbedSpy:
-    """Wraps a real Embedder.embed, recording every text it is asked to embed."""
+    """Wraps a real Embedder's two ways in (questions and passages), recording every text it is
+    asked to embed; stop() puts the class's methods back."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.texts: list[str] = []
-        self._real = assistant.embedder.embed
+        self._embedder = embedder = assistant.embedder
+        real_passages, real_query = embedder.embed_passages, embedder.embed_query
 
-        def embed(texts, progress=None):
+        def embed_passages(texts, progress=None):
             self.texts.extend(texts)
-            return self._real(texts, progress=progress)
+            return real_passages(texts, progress=progress)
 
-        assistant.embedder.embed = embed  # type: ignore[method-assign]
+        def embed_query(text):
+            self.texts.append(text)
+            return real_query(text)
+
+        embedder.embed_passages = embed_passages  # type: ignore[method-assign]
+        embedder.embed_query = embed_query  # type: ignore[method-assign]
+
+    def stop(self) -> None:
+        del self._embedder.embed_passages, self._embedder.embed_query
 
 
 def _passages(assistant: Assistant) -> tuple[list[str], list[str], list[dict]]:
@@ -94,7 +104,7 @@ def test_a_question_embeds_only_itself(bundled_assistant: Assistant) -> None:
         bundled_assistant.embedder.clear_cache()
         answer = bundled_assistant.ask("How many inmates can CECOT hold?")
     finally:
-        del bundled_assistant.embedder.embed  # back to the class's method
+        spy.stop()
     assert answer.answered and "40,000" in answer.text
     assert spy.texts == ["How many inmates can CECOT hold?"]
 
@@ -110,7 +120,7 @@ def test_passages_embedded_whole_still_answer_by_embedding_sentences(whole_passa
         whole_passages.embedder.clear_cache()
         answer = whole_passages.ask("How many inmates can CECOT hold?")
     finally:
-        del whole_passages.embedder.embed
+        spy.stop()
     assert answer.answered and "40,000" in answer.text
     assert len(spy.texts) > 10  # the question, then the retrieved passages' sentences
 
@@ -118,19 +128,22 @@ def test_passages_embedded_whole_still_answer_by_embedding_sentences(whole_passa
 def test_stored_and_freshly_embedded_sentences_give_the_same_answers(bundled_assistant: Assistant) -> None:
     """Stored vectors are int8: the answers they give must be those full precision gives."""
     assistant = bundled_assistant
-    answerer = assistant.answerer()
-    assert isinstance(answerer, ExtractiveAnswerer)
-    fresh = ExtractiveAnswerer(
-        assistant.embedder, assistant.store.lexical.idf, answerer.threshold, answerer.max_sentences
+    stored = assistant.path
+    # The same path, but every sentence embedded now in full precision instead of read from Chroma.
+    fresh = AnswerPath(
+        stored.retrieve,
+        stored.embed_query,
+        FeatureExtractor(assistant.embedder, assistant.store.idf, stored=None),
+        stored.scorer,
+        stored.first_stage,
+        stored.threshold,
+        stored.max_sentences,
     )
     answered = 0
+    assistant.store.sync()
     for text in QUESTIONS:
-        question = Question(
-            text=text, retrieval_query=text, query_embedding=assistant.embedder.embed_one(text)
-        )
-        passages = assistant.retriever.retrieve(text, 5, question.query_embedding)
-        a, b = answerer.answer(question, passages), fresh.answer(question, passages)
-        assert (a.answered, a.text) == (b.answered, b.text), text
+        a, b = stored.find(text, [], 5), fresh.find(text, [], 5)
+        assert (a.answered, [c.text for c in a.chosen]) == (b.answered, [c.text for c in b.chosen]), text
         answered += a.answered
     assert answered >= len(QUESTIONS) // 2
 

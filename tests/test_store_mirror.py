@@ -102,13 +102,13 @@ def test_the_answerer_weighs_terms_with_the_index_a_snapshot_brought(
     monkeypatch.setattr(mirror, "SNAPSHOT_MIN_PASSAGES", 1)
     fresh_assistant.ingest([fresh_assistant.settings.documents_dir])  # syncs: saves a snapshot
     reopened = Assistant(fresh_assistant.settings)
-    answerer = reopened.answerer()
+    path = reopened.path
     assert len(reopened.store.lexical) == 0  # nothing synced yet
     answer = reopened.ask(QUESTION)
     assert answer.answered and "40,000" in answer.text
     known = reopened.store.lexical.idf("cecot")
     assert known < reopened.store.lexical.idf("zzzz")  # a term the passages hold is not rare
-    assert answerer.idf("cecot") == known  # type: ignore[attr-defined]
+    assert path.extractor.idf("cecot") == known
 
 
 def test_document_passages_are_the_committed_version_in_order(ingested: Assistant) -> None:

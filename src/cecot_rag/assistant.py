@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cecot_rag.answer.base import Answerer, Question
+from cecot_rag.answer.base import Question
 from cecot_rag.answer.extractive import ExtractiveAnswerer
+from cecot_rag.answer.features import FeatureExtractor
 from cecot_rag.answer.llm import LLAMA_INDEX, llama_index_llm
 from cecot_rag.answer.local_model import local_model_installed
+from cecot_rag.answer.path import Answerer, AnswerPath, Found
+from cecot_rag.answer.scorers import FeatureScorer, LanguageRoutedScorer, ReaderScorer, Scorer
+from cecot_rag.answer.select import select
 from cecot_rag.embedding import embedder_for
 from cecot_rag.ingest.loaders import LoadedDocument
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
 from cecot_rag.locking import WriterLock
 from cecot_rag.models import Answer, DocumentInfo, IngestReport, Passage
 from cecot_rag.retrieve import HybridRetriever
-from cecot_rag.settings import Settings
+from cecot_rag.settings import PACKAGED_MODEL, Settings
 from cecot_rag.store import PassageStore
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -51,13 +57,48 @@ def validate_question(question: str, max_chars: int) -> str:
     return question.strip()
 
 
+def _feature_model(embedding_model: str) -> FeatureScorer:
+    try:
+        return FeatureScorer.for_model(embedding_model)
+    except KeyError:
+        log.warning(
+            "no feature model was fitted for embedding model %s; using the packaged MiniLM's", embedding_model
+        )
+        return FeatureScorer.for_model(PACKAGED_MODEL)
+
+
+def _reader_scorer(settings: Settings) -> Scorer:
+    """The reader; with an embedding model that has a cross-lingual feature model (the
+    multilingual one), the reader for English pairs and that model for the others."""
+    from cecot_rag.answer.reader import packaged_card, packaged_reader
+
+    card = packaged_card()
+    reader = ReaderScorer(
+        packaged_reader(max(1, settings.embedding_threads)),
+        card["calibration"],
+        card["threshold"],
+        settings.reader_reads,
+    )
+    try:
+        crosslingual = FeatureScorer.for_model(f"{settings.embedding_model}/crosslingual", "crosslingual")
+    except KeyError:
+        return reader
+    return LanguageRoutedScorer(reader, crosslingual)
+
+
 class Assistant:
     """Ingest documents into Chroma and answer questions from them with checkable citations."""
 
-    def __init__(self, settings: Settings | None = None, llm: LLM | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, llm: LLM | None = None, scorer: Scorer | None = None
+    ) -> None:
         """llm: any llama-index LLM, for the "llama-index" generator (the default generator when
-        given, unless settings name one)."""
+        given, unless settings name one). scorer: the answer path's scorer instead of the one
+        settings name (e.g. a llama-index postprocessor wrapped in `PostprocessorScorer`)."""
         self.settings = settings or Settings()
+        self._scorer = scorer
+        self._first_stage: FeatureScorer | None = None
+        self._path: AnswerPath | None = None
         if llm is not None and "generator" not in self.settings.model_fields_set:
             self.settings = self.settings.model_copy(update={"generator": LLAMA_INDEX})
         self.llm = llm
@@ -80,19 +121,45 @@ class Assistant:
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.store, self.embedder)
 
+    @property
+    def first_stage(self) -> FeatureScorer:
+        """The feature model fitted for the configured embedding model (the packaged MiniLM's,
+        with a logged warning, for a model nothing was fitted for)."""
+        if self._first_stage is None:
+            self._first_stage = _feature_model(self.settings.embedding_model)
+        return self._first_stage
+
+    @property
+    def scorer(self) -> Scorer:
+        """The answer path's scorer: the one given, else the one settings name."""
+        if self._scorer is None:
+            if self.settings.scorer == "features":
+                self._scorer = self.first_stage
+            else:
+                self._scorer = _reader_scorer(self.settings)
+        return self._scorer
+
+    @property
+    def path(self) -> AnswerPath:
+        """The answer path: retrieval, candidates, first stage, scorer, selection and decision."""
+        if self._path is None:
+            self._path = AnswerPath(
+                # prepare() has synced the store: every reading reads the same mirror.
+                retrieve=lambda text, vector, top_k: self.retriever.rank(text, top_k, vector),
+                embed_query=self.embedder.embed_one,
+                extractor=FeatureExtractor(self.embedder, self.store.idf, self.store.sentence_vectors),
+                scorer=self.scorer,
+                first_stage=self.first_stage,
+                threshold=self.settings.abstain_threshold,
+                max_sentences=self.settings.max_answer_sentences,
+            )
+        return self._path
+
     def answerer(self, generator: str | None = None) -> Answerer:
         name = generator or self.settings.generator
         if name not in self._answerers:
             if name == "extractive":
-                self._answerers[name] = ExtractiveAnswerer(
-                    self.embedder,
-                    self.store.idf,
-                    self.settings.abstain_threshold,
-                    self.settings.max_answer_sentences,
-                    stored=self.store.sentence_vectors,
-                    # Follow-ups are decided by ranking each reading (prepare() has synced the store).
-                    retrieve=lambda text, vector: self.retriever.rank(text, self.settings.top_k, vector),
-                )
+                self._answerers[name] = ExtractiveAnswerer()
             else:
                 from cecot_rag.answer.generated import make_generated_answerer
 
@@ -167,22 +234,22 @@ class Assistant:
         history: Sequence[dict[str, Any]] | None,
         top_k: int | None,
         generator: str | None = None,
-    ) -> tuple[Question, list[Passage]]:
+    ) -> Found:
+        """The answer path's result for a question: passages, scored sentences and the decision."""
         text = validate_question(question, self.settings.max_question_chars)
         turns = [
             {"role": str(t.get("role", "")), "content": str(t.get("content", ""))} for t in history or []
         ]
         answerer = self.answerer(generator)
-        # The question's one read of Chroma's revision: from here on (rewriting a follow-up
-        # included) everything reads the store's mirror.
+        # The question's one read of Chroma's revision: from here on (every reading of a
+        # follow-up included) everything reads the store's mirror.
         self.store.sync()
-        query = answerer.rewrite_question(text, turns) if turns else text
-        asked = Question(text=text, retrieval_query=query, history=turns)
+        path = self.path
         if self.store.passage_count() == 0:
-            return asked, []
-        asked.query_embedding = self.embedder.embed_one(query)
-        passages = self.retriever.rank(query, top_k or self.settings.top_k, asked.query_embedding)
-        return asked, passages
+            empty = select([], path.scorer.name, path.threshold, path.max_sentences, retrieved=False)
+            return Found(Question(text, text, turns), [], [], empty)
+        rewrite = getattr(answerer, "rewrite", None)
+        return path.find(text, turns, top_k or self.settings.top_k, rewrite)
 
     def ask(
         self,
@@ -191,8 +258,8 @@ class Assistant:
         top_k: int | None = None,
         generator: str | None = None,
     ) -> Answer:
-        asked, passages = self.prepare(question, history, top_k, generator)
-        return self.answerer(generator).answer(asked, passages)
+        found = self.prepare(question, history, top_k, generator)
+        return self.answerer(generator).answer(found)
 
     def ask_stream(
         self,
@@ -202,8 +269,8 @@ class Assistant:
         generator: str | None = None,
     ) -> Iterator[str | Answer]:
         """Text deltas as they are produced, then the final Answer."""
-        asked, passages = self.prepare(question, history, top_k, generator)
-        yield from self.answerer(generator).stream(asked, passages)
+        found = self.prepare(question, history, top_k, generator)
+        yield from self.answerer(generator).stream(found)
 
     # -- llama-index -----------------------------------------------------------------------
     def as_retriever(self, top_k: int | None = None) -> CecotRetriever:

@@ -1,4 +1,8 @@
-"""BM25 over the committed passages, derived from the Chroma collection and updated per document."""
+"""BM25 over the committed passages, derived from the Chroma collection and updated per document.
+
+Each passage is stemmed by the rules of its language (language.py: detected per passage, else its
+document's, else English), and a question by its own and those of every language the index holds.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from cecot_rag.language import ENGLISH, detect_language, search_terms
 from cecot_rag.text import terms
 
 K1 = 1.2
@@ -24,6 +29,7 @@ class LexicalState:
     ids: list[str]  # passages, in matrix row order
     vocabulary: list[str]  # terms, in term id (matrix column) order
     documents: dict[str, list[str]]  # document id -> its passage ids
+    languages: list[str]  # per passage, in ids order: the rules its terms were made by
     sizes: np.ndarray  # postings per passage, in ids order
     cols: np.ndarray  # term ids of the postings laid end to end
     tf: np.ndarray  # term counts of the postings laid end to end
@@ -37,6 +43,7 @@ class LexicalState:
         vocabulary, passages = len(self.vocabulary), len(self.ids)
         fits = (
             len(self.sizes) == passages
+            and len(self.languages) == passages
             and len(self.cols) == len(self.tf) == int(self.sizes.sum())
             and len(self.idf) == vocabulary
             and len(self.column_starts) == vocabulary + 1
@@ -57,6 +64,8 @@ class LexicalIndex:
         self._terms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._term_ids: dict[str, int] = {}
         self._by_document: dict[str, list[str]] = {}
+        self._language: dict[str, str] = {}  # passage id -> its language
+        self._languages: Counter[str] = Counter()  # passages per language
         self._lock = threading.Lock()
         self._dirty = True
         self._ids: list[str] = []
@@ -103,6 +112,7 @@ class LexicalIndex:
                 ids=list(self._ids),
                 vocabulary=list(self._vocab),
                 documents={doc: list(pids) for doc, pids in self._by_document.items()},
+                languages=[self._language[pid] for pid in self._ids],
                 sizes=sizes,
                 cols=cols,
                 tf=tf,
@@ -122,6 +132,8 @@ class LexicalIndex:
         index._term_ids = {term: i for i, term in enumerate(state.vocabulary)}
         index._vocab = index._term_ids
         index._by_document = {doc: list(pids) for doc, pids in state.documents.items()}
+        index._language = dict(zip(state.ids, state.languages, strict=True))
+        index._languages = Counter(state.languages)
         index._packed = (state.sizes, state.cols, state.tf)
         index._matrix = sparse.csc_matrix(
             (state.weights, state.rows, state.column_starts), shape=(len(state.ids), len(state.vocabulary))
@@ -131,15 +143,24 @@ class LexicalIndex:
         return index
 
     def add_document(self, document_id: str, passages: Sequence[tuple[str, str]]) -> None:
+        # A heading or a short passage says little of its language: it takes its document's, the
+        # language most of the document's passages are detected in.
+        detected = [detect_language(text) for _, text in passages]
+        found = Counter(language for language in detected if language is not None)
+        document_language = found.most_common(1)[0][0] if found else ENGLISH
+        languages = [language or document_language for language in detected]
         with self._lock:
             self._unpack()
-            for pid, text in passages:
-                counts = Counter(terms(text))
+            for (pid, text), language in zip(passages, languages, strict=True):
+                counts = Counter(terms(text, language))
                 ids = [self._term_ids.setdefault(term, len(self._term_ids)) for term in counts]
                 self._terms[pid] = (
                     np.asarray(ids, dtype=np.int32),
                     np.asarray(list(counts.values()), dtype=np.float32),
                 )
+                self._forget_language(pid)
+                self._language[pid] = language
+                self._languages[language] += 1
             self._by_document.setdefault(document_id, []).extend(pid for pid, _ in passages)
             self._dirty = True
 
@@ -149,8 +170,22 @@ class LexicalIndex:
             removed = self._by_document.pop(document_id, [])
             for pid in removed:
                 self._terms.pop(pid, None)
+                self._forget_language(pid)
             self._dirty = True
             return removed
+
+    def _forget_language(self, passage_id: str) -> None:
+        language = self._language.pop(passage_id, None)
+        if language is not None:
+            self._languages[language] -= 1
+            if not self._languages[language]:
+                del self._languages[language]
+
+    @property
+    def languages(self) -> set[str]:
+        """The languages of the passages held."""
+        with self._lock:
+            return set(self._languages)
 
     def _build(self) -> None:
         ids = list(self._terms)
@@ -186,10 +221,10 @@ class LexicalIndex:
                 self._build()
             if self._matrix is None or not self._ids:
                 return []
-            query_counts = Counter(t for t in terms(query) if t in self._vocab)
-            if not query_counts:
+            wanted = [t for t in search_terms(query, self._languages) if t in self._vocab]
+            if not wanted:
                 return []
-            cols = [self._vocab[t] for t in query_counts]
+            cols = [self._vocab[t] for t in wanted]
             factors = np.asarray([self._idf[c] for c in cols], dtype=np.float32)
             scores = np.asarray(self._matrix[:, cols] @ factors).ravel()
             ids = self._ids

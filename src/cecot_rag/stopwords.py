@@ -1,6 +1,13 @@
-"""English stop words: left out of lexical matching (BM25, term overlap, question conditions)."""
+"""Stop words per language: left out of lexical matching (BM25, term overlap, question conditions).
+
+English is the project's own list; Spanish is stopwords-iso's (the `stopwordsiso` package) less
+the words that carry the content of a question about security policy (see _SPANISH_CONTENT).
+"""
 
 from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
 
 STOPWORDS = frozenset(
     [
@@ -146,3 +153,61 @@ STOPWORDS = frozenset(
         "ones",
     ]
 )
+
+# stopwords-iso merges several Spanish lists; some of their entries are what a question about
+# security policy asks for, and dropping them would lose the question's subject: "estado de
+# excepción" (estado), "trabajo forzado", "empleo", "30 días", "48 horas", "el total", "fiscal
+# general", "mayor", "Nuevas Ideas" (the governing party), "uso de la fuerza", "acuerdo", "valor",
+# "lugar" and "país". Number words stay, as English keeps "two" ... "ten"; digits are numbers.
+_SPANISH_CONTENT = frozenset(
+    [
+        "estado",
+        "estados",
+        "trabajo",
+        "trabajar",
+        "trabaja",
+        "trabajan",
+        "empleo",
+        "dia",
+        "día",
+        "dias",
+        "días",
+        "horas",
+        "tiempo",
+        "total",
+        "general",
+        "mayor",
+        "nueva",
+        "nuevas",
+        "nuevo",
+        "nuevos",
+        "uso",
+        "acuerdo",
+        "valor",
+        "lugar",
+        "pais",
+        "país",
+        "paìs",
+        "dos",
+        "tres",
+        "cuatro",
+        "cinco",
+        "seis",
+        "siete",
+        "ocho",
+    ]
+)
+
+
+@lru_cache(maxsize=1)
+def spanish_stopwords() -> frozenset[str]:
+    """Spanish stop words in lower case, as written (text.terms compares them accents folded)."""
+    import stopwordsiso
+
+    listed = {unicodedata.normalize("NFC", word.lower()) for word in stopwordsiso.stopwords("es")}
+    return frozenset(w for w in listed if not w.isdigit() and " " not in w) - _SPANISH_CONTENT
+
+
+def stop_words(language: str) -> frozenset[str]:
+    """The stop words of a language code ("en", "es"); English for any other code."""
+    return spanish_stopwords() if language == "es" else STOPWORDS

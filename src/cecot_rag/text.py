@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cecot_rag.stopwords import STOPWORDS
+from cecot_rag.stopwords import STOPWORDS, stop_words
 
 _ABBREVIATIONS = {
     "mr",
@@ -110,11 +110,15 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+# Snowball stemmers (PyStemmer) by language code.
+_STEMMERS = {"en": "english", "es": "spanish"}
+
+
+@lru_cache(maxsize=len(_STEMMERS))
+def _stemmer(language: str = "en"):  # type: ignore[no-untyped-def]
     import Stemmer
 
-    return Stemmer.Stemmer("english")
+    return Stemmer.Stemmer(_STEMMERS[language])
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -144,11 +148,41 @@ def words(text: str) -> list[str]:
     return _WORD.findall(ungroup_digits(folded))
 
 
-def terms(text: str) -> list[str]:
-    """Stemmed content words for lexical matching (stop words dropped)."""
-    tokens = [w.replace("'s", "") for w in words(text)]
-    tokens = [w for w in tokens if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return _stemmer().stemWords(tokens) if tokens else []
+def terms(text: str, language: str = "en") -> list[str]:
+    """Stemmed content words for lexical matching (stop words dropped), by the rules of a language
+    ("en", "es"; see language.py for telling which)."""
+    return stem_words(content_words(text, language), language)
+
+
+# A word with its accents and any letters, for languages whose stemmer reads accents.
+_LETTERS_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+
+
+@lru_cache(maxsize=len(_STEMMERS))
+def _folded_stop_words(language: str) -> frozenset[str]:
+    return frozenset(fold(w) for w in stop_words(language))
+
+
+def content_words(text: str, language: str = "en") -> list[str]:
+    """The words terms() stems: stop words and single letters dropped.
+
+    English words are folded first (as words() gives them). Spanish ones keep their accents until
+    stemmed: Snowball's Spanish suffixes are written with them ('-ación'), so a folded
+    'operacion' would keep a suffix that 'operación' loses."""
+    if language == "en":
+        tokens = [w.replace("'s", "") for w in words(text)]
+        return [w for w in tokens if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    stop = _folded_stop_words(language)
+    lowered = ungroup_digits(unicodedata.normalize("NFC", text).lower().replace("’", "'"))
+    return [w for w in _LETTERS_WORD.findall(lowered) if fold(w) not in stop and (len(w) > 1 or w.isdigit())]
+
+
+def stem_words(tokens: list[str], language: str = "en") -> list[str]:
+    """Tokens stemmed by a language's stemmer, accents folded ('operación' -> 'oper')."""
+    if not tokens:
+        return []
+    stems = _stemmer(language).stemWords(tokens)
+    return [stem if stem.isascii() else fold(stem) for stem in stems]
 
 
 # -- helpers for the answerer: numbers, names, headings ------------------------------------------
@@ -244,18 +278,7 @@ def names(text: str) -> list[str]:
     return found
 
 
-def stem_prefix(word: str) -> str:
-    """A word's first six letters: 'Honduran' and 'Honduras' share theirs, 'Ecuador' and 'Peru' not."""
-    return fold(word)[:6]
-
-
 def is_heading(text: str) -> bool:
-    """A title line: short, no closing punctuation, not a 'label: value' line ('Image credit: X')."""
+    """A title line: short, capitalised, no closing punctuation."""
     line = text.strip()
-    return (
-        bool(line)
-        and len(words(line)) <= 12
-        and line[-1] not in ".!?…:;,\"'”’)]"
-        and ":" not in line
-        and line[0].isupper()
-    )
+    return bool(line) and len(words(line)) <= 12 and line[-1] not in ".!?…:;,\"'”’)]" and line[0].isupper()

@@ -67,7 +67,7 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "quote-offset",
-        "answer/scoring.py",
+        "answer/candidates.py",
         "return Evidence(self.passage, self.start, self.end)",
         "return Evidence(self.passage, self.start + 1, self.end)",
         ("tests/test_core_answers.py",),
@@ -80,18 +80,39 @@ MUTANTS = [
         ("tests/test_fault_points.py", "-k", "after-passages-written"),
     ),
     Mutant(
-        "threshold-0.35",
-        "settings.py",
-        "default=0.42,",
-        "default=0.35,",
+        "threshold-lowered",
+        "answer/path.py",
+        "self.threshold = scorer.threshold if threshold is None else threshold",
+        "self.threshold = scorer.threshold - 0.1 if threshold is None else threshold",
         ("tests/test_abstention.py",),
     ),
     Mutant(
-        "threshold-0.50",
-        "settings.py",
-        "default=0.42,",
-        "default=0.50,",
+        "threshold-raised",
+        "answer/path.py",
+        "self.threshold = scorer.threshold if threshold is None else threshold",
+        "self.threshold = scorer.threshold + 0.1 if threshold is None else threshold",
         ("tests/test_abstention.py",),
+    ),
+    Mutant(
+        "answers-below-threshold",
+        "answer/select.py",
+        "    if not decision.answers:\n",
+        "    if decision.score < 0.5 * threshold:\n",
+        ("tests/test_answer_path.py", "-k", "decision"),
+    ),
+    Mutant(
+        "follow-up-not-joined",
+        "answer/followup.py",
+        'joined = Reading(f"{previous[-1]} {question}", True)',
+        "joined = Reading(question, True)",
+        ("tests/test_answer_path.py", "-k", "follow_up"),
+    ),
+    Mutant(
+        "citation-precision-by-passage",
+        "evaluation/metrics.py",
+        '"citation_precision": _share(bool(c.get("supported")) for c in cited),',
+        '"citation_precision": _share(bool(c.get("supported_passage")) for c in cited),',
+        ("tests/test_evaluation_metrics.py", "-k", "quote_not"),
     ),
     Mutant(
         "citation-renumbering-dropped",
@@ -112,7 +133,7 @@ MUTANTS = [
         "retrieve.py",
         "return sorted(scores.items(), key=lambda kv: -kv[1])",
         "return sorted(scores.items(), key=lambda kv: kv[1])",
-        ("tests/test_core_answers.py",),
+        ("tests/test_answer_path.py", "-k", "fusion or rankings_agree"),
     ),
     Mutant(
         "no-recovery-at-start",
@@ -152,8 +173,8 @@ MUTANTS = [
     Mutant(
         "no-sync-per-question",
         "assistant.py",
-        "        self.store.sync()\n        query = answerer.rewrite_question",
-        "        query = answerer.rewrite_question",
+        "        self.store.sync()\n        path = self.path",
+        "        path = self.path",
         ("tests/test_chroma_server.py", "-k", "two_serve"),
     ),
     Mutant(

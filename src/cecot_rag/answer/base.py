@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
-from cecot_rag.models import Answer, Citation, Passage
+from cecot_rag.models import Answer, Citation, Decision, Passage
 
 ABSTAIN_TEXT = (
     "The documents do not say. I found nothing in them that answers this question; "
@@ -35,18 +34,6 @@ class Evidence:
     end: int
 
 
-class Answerer(Protocol):
-    name: str
-
-    def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
-        """The text to retrieve with for a question asked after history (history is not empty)."""
-        ...
-
-    def answer(self, question: Question, passages: list[Passage]) -> Answer: ...
-
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]: ...
-
-
 def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Citation]]:
     """Number evidence 1..k in order of first use; the same passage and quote share a number."""
     numbers: list[int] = []
@@ -70,7 +57,7 @@ def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Cita
     return numbers, citations
 
 
-def abstention(question: Question, passages: list[Passage], generator: str) -> Answer:
+def abstention(question: Question, passages: list[Passage], generator: str, decision: Decision) -> Answer:
     return Answer(
         question=question.text,
         text=ABSTAIN_TEXT,
@@ -78,4 +65,5 @@ def abstention(question: Question, passages: list[Passage], generator: str) -> A
         citations=[],
         passages=passages,
         generator=generator,
+        decision=decision,
     )

@@ -1,31 +1,25 @@
-"""Follow-up questions: whether a question depends on the conversation, decided from evidence.
+"""Follow-up questions: whether a question depends on the conversation, decided by form, then evidence.
 
 A question asked after others has two readings: standalone (its own words) and joined (the
-previous user question followed by it). The decision step:
+previous user question followed by it). By form:
 
 1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") or one
    with a personal pronoun ("How many inmates will it hold?") only makes sense with the previous
    one: joined.
-2. Otherwise a question that does not look dependent stands on its own.
+2. A question that does not look dependent stands on its own.
 3. A question that looks dependent (six words or fewer, or a demonstrative such as "this",
-   "those") is also scored joined, and the joined reading is kept when its evidence is higher or
-   the question is not answered on its own. Any other question keeps its own reading: a
-   self-contained question the documents do not answer must not inherit the old topic.
-
-Joining only widens retrieval: the answerer still scores sentences against the question's own
-terms (the previous question's count half) and its own conditions (the previous question's only
-when it states none), so a joined reading cannot return the previous answer unless the new
-question's words are in it.
+   "those") is undecided by form: the answer path (answer/path.py) retrieves and scores both
+   readings, once each, and keeps the joined one when its evidence is higher or the question is
+   not answered on its own. A self-contained question the documents do not answer must not
+   inherit the old topic.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-# The evidence score (answer/scoring.py) at which a question counts as standing on its own.
-STANDALONE_EVIDENCE = 0.42
 SHORT_QUESTION_WORDS = 6
 
 _ELLIPTICAL = re.compile(
@@ -54,12 +48,8 @@ def looks_dependent(question: str) -> bool:
     return len(question.split()) <= SHORT_QUESTION_WORDS or bool(_DEMONSTRATIVE.search(question))
 
 
-def decide_reading(
-    question: str,
-    history: Sequence[dict[str, str]] | None,
-    evidence: Callable[[Reading], float],
-) -> Reading:
-    """The reading to retrieve with (see the module docstring for the steps)."""
+def by_form(question: str, history: Sequence[dict[str, str]] | None) -> Reading | None:
+    """The reading decided on form alone, or None when both readings must be scored."""
     standalone, joined = readings(question, history)
     if joined is None:
         return standalone
@@ -67,10 +57,13 @@ def decide_reading(
         return joined
     if not looks_dependent(question):
         return standalone
-    own = evidence(standalone)
-    return joined if evidence(joined) > own or own < STANDALONE_EVIDENCE else standalone
+    return None
 
 
 def retrieval_query(question: str, history: Sequence[dict[str, str]] | None) -> str:
-    """The reading decided on form alone (no evidence): for answerers that cannot score sentences."""
-    return decide_reading(question, history, lambda reading: 0.0).query
+    """The reading decided on form alone, the joined one when undecided: for answerers that
+    cannot score sentences."""
+    reading = by_form(question, history)
+    if reading is None:
+        reading = readings(question, history)[1] or readings(question, history)[0]
+    return reading.query

@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from cecot_rag.answer.base import Answerer, Evidence, Question, abstention, number_citations
+from cecot_rag.answer.base import Evidence, abstention, number_citations
 from cecot_rag.answer.followup import retrieval_query
 from cecot_rag.answer.llm import ChatBackend, LLMError, make_backend
+from cecot_rag.answer.path import Answerer, Found
 from cecot_rag.answer.prompt import (
     answer_messages,
     evidence_messages,
@@ -46,12 +47,6 @@ EVIDENCE_MAX_SENTENCES = 3
 
 class ScoredEvidence(Protocol):
     evidence: Evidence
-
-
-class SentenceScorer(Protocol):
-    """The extractive answerer's ranking of the passages' sentences, best first."""
-
-    def score_sentences(self, question: Question, passages: list[Passage]) -> Sequence[ScoredEvidence]: ...
 
 
 @dataclass
@@ -98,33 +93,31 @@ class GeneratedAnswerer:
         embedder: Embedder,
         fallback: Answerer,
         max_tokens: int = MAX_ANSWER_TOKENS,
-        scorer: SentenceScorer | None = None,
+        evidence_first: bool = False,
     ) -> None:
         """fallback answers when the model fails or none of its sentences survives verification.
 
-        With a scorer the prompt is evidence first: only the best-scored sentences (with the one
-        before each) are given, the model's [n] are ignored, and each sentence it writes is
-        attached to the passage sentence that supports it, or dropped.
+        Evidence first: the prompt holds only the sentences the answer path chose (with the one
+        before each), the model's [n] are ignored, and each sentence it writes is attached to the
+        passage sentence that supports it, or dropped.
         """
         self.name = name
         self.backend = backend
         self.embedder = embedder
         self.fallback = fallback
-        self.scorer = scorer
-        self.max_tokens = min(max_tokens, EVIDENCE_MAX_TOKENS) if scorer else max_tokens
-        self.max_sentences = EVIDENCE_MAX_SENTENCES if scorer else None
+        self.evidence_first = evidence_first
+        self.max_tokens = min(max_tokens, EVIDENCE_MAX_TOKENS) if evidence_first else max_tokens
+        self.max_sentences = EVIDENCE_MAX_SENTENCES if evidence_first else None
+        # Evidence-first (small, local) models are not asked to rewrite follow-ups: a rewrite would
+        # cost as much as an answer; the answer path decides the reading from evidence instead.
+        self.rewrite = None if evidence_first else self.rewrite_question
 
     @property
     def label(self) -> str:
         return self.backend.label
 
     def rewrite_question(self, text: str, history: list[dict[str, str]]) -> str:
-        """A follow-up rewritten by the model into a standalone question (joined text on failure).
-
-        Evidence-first (small, local) models are not asked: a rewrite would cost as much as an answer.
-        """
-        if self.scorer is not None:
-            return retrieval_query(text, history)
+        """A follow-up rewritten by the model into a standalone question (joined text on failure)."""
         try:
             rewritten = self.backend.complete(rewrite_messages(text, history), MAX_REWRITE_TOKENS)
         except LLMError:
@@ -143,25 +136,27 @@ class GeneratedAnswerer:
             return retrieval_query(text, history)
         return candidate
 
-    def answer(self, question: Question, passages: list[Passage]) -> Answer:
+    def answer(self, found: Found) -> Answer:
         final: Answer | None = None
-        for item in self.stream(question, passages):
+        for item in self.stream(found):
             if isinstance(item, Answer):
                 final = item
         assert final is not None  # stream always ends with the Answer
         return final
 
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str | Answer]:
-        if not passages:
-            answer = abstention(question, passages, self.label)
+    def stream(self, found: Found) -> Iterator[str | Answer]:
+        question, passages = found.question, found.passages
+        if not found.answered:
+            # The answer path decided the documents do not answer: the model is not asked.
+            answer = abstention(question, passages, self.label, found.decision)
             yield answer.text
             yield answer
             return
-        draft = _Draft(Verifier(passages, self.embedder), self.scorer is not None, question.text)
-        if self.scorer is None:
+        draft = _Draft(Verifier(passages, self.embedder), self.evidence_first, question.text)
+        if not self.evidence_first:
             messages = answer_messages(question.text, passages, question.history)
         else:
-            evidence = evidence_windows(self.scorer.score_sentences(question, passages))
+            evidence = evidence_windows(found.chosen)
             messages = evidence_messages(question.text, evidence, question.history)
         buffer = ""
         handled = 0
@@ -192,14 +187,13 @@ class GeneratedAnswerer:
                 shown = draft.add(sentence)
                 if shown:
                     yield shown
-        final = self._finish(question, passages, draft, failure)
+        final = self._finish(found, draft, failure)
         if not draft.shown:
             yield final.text
         yield final
 
-    def _finish(
-        self, question: Question, passages: list[Passage], draft: _Draft, failure: LLMError | None
-    ) -> Answer:
+    def _finish(self, found: Found, draft: _Draft, failure: LLMError | None) -> Answer:
+        question, passages = found.question, found.passages
         if draft.shown:
             _, citations = number_citations(draft.evidence)
             notice = None
@@ -216,18 +210,19 @@ class GeneratedAnswerer:
                 generator=self.label,
                 dropped=draft.dropped,
                 notice=notice,
+                decision=found.decision,
             )
-        if failure is None and draft.abstained and not draft.dropped:
-            return abstention(question, passages, self.label)
         if failure is not None:
             reason = f"{failure}; showing quoted sentences from the documents instead."
+        elif draft.abstained and not draft.dropped:
+            reason = "The language model did not answer; showing quoted sentences from the documents instead."
         else:
             written = len(draft.dropped)
             reason = (
                 f"None of the {written} sentence{'s' if written != 1 else ''} the language model wrote "
                 "was supported by the passages it cited; showing quoted sentences instead."
             )
-        fallback = self.fallback.answer(question, passages)
+        fallback = self.fallback.answer(found)
         return fallback.model_copy(
             update={
                 "generator": f"extractive (fallback from {self.label})",
@@ -273,14 +268,8 @@ def make_generated_answerer(
 ) -> Answerer:
     """The answerer for generator name (see Settings.generator); raises GeneratorUnavailable.
 
-    llm: the llama-index LLM given to the Assistant, for the "llama-index" generator. The
-    evidence-first generators rank sentences with fallback, the extractive answerer.
+    llm: the llama-index LLM given to the Assistant, for the "llama-index" generator.
     """
-    scorer = fallback if name in EVIDENCE_FIRST else None
     return GeneratedAnswerer(
-        name,
-        make_backend(name, settings, llm),
-        embedder,
-        fallback,
-        scorer=scorer,  # type: ignore[arg-type]
+        name, make_backend(name, settings, llm), embedder, fallback, evidence_first=name in EVIDENCE_FIRST
     )

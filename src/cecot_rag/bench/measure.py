@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from cecot_rag.bench.corpus import Fact, ScaledIndex, pieces_of, synthetic_corpus, write_corpus
+from cecot_rag.bench.models import measure_models
 from cecot_rag.bench.report import growth_exponent, targets, write_report
 from cecot_rag.settings import PACKAGED_MODEL, Settings
 from cecot_rag.stats import percentile
 
 BUNDLED = Path(__file__).resolve().parents[3] / "documents"
+INGEST_CORPUS = "ingest-corpus"  # the synthetic reports, under the run's work folder
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
@@ -70,7 +72,7 @@ def measure_ingestion(work: Path, documents: int, repeat: int, log: Callable[[st
     from cecot_rag.embedding import Embedder
 
     corpus = synthetic_corpus(documents)
-    corpus_dir = work / "ingest-corpus"
+    corpus_dir = work / INGEST_CORPUS
     paths = write_corpus(corpus, corpus_dir)
     text = [doc.text for doc in corpus]
     megabytes = sum(len(t.encode("utf-8")) for t in text) / 1e6
@@ -283,6 +285,7 @@ def run(
         documents = documents or (8 if quick else 80)
         result["ingestion"] = measure_ingestion(work, documents, repeat, log)
         result["bundled_ingestion"] = measure_bundled_ingestion(work, repeat)
+        result["models"] = measure_models(work / "models", work / INGEST_CORPUS, BUNDLED, repeat, log)
         facts = [doc.fact for doc in synthetic_corpus(documents) if doc.fact][:20]
         index = ScaledIndex(work, Path(result["ingestion"].pop("index_dir")), 64 if quick else 256, log)
         result["latency"] = []

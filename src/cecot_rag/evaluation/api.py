@@ -44,8 +44,11 @@ class CaseRow(BaseModel):
     answer_recall: float | None
     citations: int
     supported_citations: int
-    # The score the answerer compared with abstain_threshold: how close an abstention came.
+    # The answer's decision: what decided (the scorer, or "retrieval"/"candidates" when there was
+    # nothing to score), the best sentence's score and the threshold; answered == score >= threshold.
+    decision_stage: str | None
     evidence_score: float | None
+    decision_threshold: float | None
     latency_ms: float
     error: str | None
 
@@ -104,7 +107,9 @@ def case_row(case: Mapping[str, Any]) -> CaseRow:
         answer_recall=case.get("answer_recall"),
         citations=len(citations),
         supported_citations=sum(1 for c in citations if c.get("supported")),
+        decision_stage=case.get("decision_stage"),
         evidence_score=case.get("evidence_score"),
+        decision_threshold=case.get("decision_threshold"),
         latency_ms=case.get("latency_ms", 0.0),
         error=case.get("error"),
     )

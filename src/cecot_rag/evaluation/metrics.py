@@ -203,7 +203,10 @@ class CaseResult:
     answer_f1: float | None = None
     answer_recall: float | None = None
     latency_ms: float = 0.0
-    evidence_score: float | None = None  # what the answerer compared with abstain_threshold
+    # The answer's decision: what decided, its score and the threshold it was compared with.
+    decision_stage: str | None = None
+    evidence_score: float | None = None  # decision.score
+    decision_threshold: float | None = None
     passed: bool = False
     reason: str = ""
     error: str | None = None

@@ -73,7 +73,10 @@ def evaluate_case(assistant: Assistant, case: EvalCase, top_k: int, generator: s
         return result
     result.latency_ms = (time.perf_counter() - started) * 1000
     result.answer, result.answered = answer.text, answer.answered
-    result.evidence_score = answer.evidence_score
+    if answer.decision is not None:
+        result.decision_stage = answer.decision.stage
+        result.evidence_score = answer.decision.score
+        result.decision_threshold = answer.decision.threshold
     result.passages = [
         {"id": p.id, "title": p.title, "page": p.page, "score": p.score, "similarity": p.similarity}
         for p in answer.passages
@@ -164,7 +167,8 @@ def describe_settings(
         "top_k": top_k,
         "generator": generator or settings.generator,
         "embedding_model": settings.embedding_model,
-        "abstain_threshold": settings.abstain_threshold,
+        "scorer": assistant.scorer.name,
+        "abstain_threshold": assistant.path.threshold,
         "max_answer_sentences": settings.max_answer_sentences,
         "max_chunk_tokens": settings.max_chunk_tokens,
         "index": index_label or str(settings.chroma_url or settings.index_dir),

@@ -91,14 +91,23 @@ class ChromaCollections:
         )
 
     def check_compatible(self) -> None:
+        """IndexProblem (one line) unless the index has this schema and was embedded by this model:
+        vectors of two models are two spaces, and a search must never compare across them."""
         meta = self.passages.metadata or {}
         for key, expected in self.expected.items():
             found = meta.get(key)
-            if found != expected:
+            if found == expected:
+                continue
+            if key == "embedding_model" and found is not None:
                 raise IndexProblem(
-                    f"the index at {self.location} was built with {key}={found!r}, this version "
-                    f"needs {expected!r}; run `cecot-rag index rebuild` to rebuild it from its sources"
+                    f"the index at {self.location} was built with embedding_model={found!r}, the "
+                    f"settings name {expected!r}; run `cecot-rag index rebuild` to embed every "
+                    f"document again with {expected!r} (or set embedding_model back to {found!r})"
                 )
+            raise IndexProblem(
+                f"the index at {self.location} was built with {key}={found!r}, this version "
+                f"needs {expected!r}; run `cecot-rag index rebuild` to rebuild it from its sources"
+            )
 
     @property
     def location(self) -> str:

@@ -28,7 +28,9 @@ from cecot_rag.store.writes import STALE_PENDING_SECONDS, VersionedWrites
 class PassageStore:
     """Reads and writes passages and document records; mirrors the committed passages in memory."""
 
-    def __init__(self, settings: Settings, model_name: str, dimension: int) -> None:
+    def __init__(self, settings: Settings, model_name: str, dimension: int, reconcile: bool = True) -> None:
+        """reconcile: make the uploaded files follow the committed documents (below). A rebuild
+        turns it off: its fresh index has no documents yet, and every upload would go."""
         self.settings = settings
         self.chroma = ChromaCollections(settings, model_name, dimension)  # raises IndexProblem
         self.writes = VersionedWrites(self.chroma)
@@ -38,8 +40,9 @@ class PassageStore:
         # after one that was killed, before anything is read, and the uploaded files follow.
         if settings.chroma_url or holds_writer_lock(settings.index_dir):
             self.writes.recover()
-            older_than = cutoff(bool(settings.chroma_url), STALE_PENDING_SECONDS)
-            reconcile_uploads(settings.uploads_dir, self.writes.records_by_id().values(), older_than)
+            if reconcile:
+                older_than = cutoff(bool(settings.chroma_url), STALE_PENDING_SECONDS)
+                reconcile_uploads(settings.uploads_dir, self.writes.records_by_id().values(), older_than)
 
     # -- the index -----------------------------------------------------------------------
     @property

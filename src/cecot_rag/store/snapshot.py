@@ -27,7 +27,9 @@ from cecot_rag.store.records import DocumentRecord
 
 SNAPSHOT_FILE = "catalog-cache.npz"
 OLD_PICKLE_FILE = "catalog-cache.pkl"  # the snapshot format before 4: never loaded
-FORMAT = 4  # 2: compact BM25 postings; 3: catalog rows as tuples; 4: .npz + JSON, no pickle
+# 2: compact BM25 postings; 3: catalog rows as tuples; 4: .npz + JSON, no pickle; 5: each
+# passage's language (Spanish passages stemmed as Spanish)
+FORMAT = 5
 
 Arrays = dict[str, np.ndarray]
 _LEXICAL_ARRAYS = ("sizes", "cols", "tf", "weights", "rows", "column_starts", "idf")
@@ -159,6 +161,7 @@ def _put_lexical(arrays: Arrays, state: LexicalState) -> None:
     _put_strings(arrays, "lexical_documents", list(state.documents))
     arrays["lexical_document_sizes"] = np.asarray([len(p) for p in state.documents.values()], dtype=np.int64)
     _put_strings(arrays, "lexical_document_passages", [pid for p in state.documents.values() for pid in p])
+    _put_codes(arrays, "lexical_languages", state.languages)
     for name in _LEXICAL_ARRAYS:
         arrays[f"lexical_{name}"] = np.asarray(getattr(state, name))
 
@@ -175,5 +178,6 @@ def _get_lexical(data: Any) -> LexicalState:
         ids=_get_strings(data, "lexical_ids"),
         vocabulary=_get_strings(data, "lexical_vocabulary"),
         documents=documents,
+        languages=_get_codes(data, "lexical_languages"),
         **{name: data[f"lexical_{name}"] for name in _LEXICAL_ARRAYS},
     )
