@@ -135,6 +135,8 @@ class PagePaths:
             "application/json"
         ):
             await self._absolute_request(scope, receive, self._relative_answer(send))
+        elif scope["method"] == "HEAD":
+            await self.app(scope, receive, send)  # no body: its declared length stays as it is
         else:
             await self.app(scope, receive, self._relative_answer(send))
 
