@@ -50,6 +50,11 @@ class DroppedSentence(BaseModel):
     reason: str
 
 
+# Scores are calibrated probabilities that a sentence answers the question; above this the answer
+# is more likely right than wrong (answer/select.py quotes a further sentence only above it too).
+STRONG_EVIDENCE = 0.5
+
+
 class Decision(BaseModel):
     """Why an answer was given or withheld: one score against one threshold, for every question kind.
 
@@ -70,6 +75,16 @@ class Decision(BaseModel):
     @property
     def answers(self) -> bool:
         return self.score >= self.threshold
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The evidence in words: 'strong' (the best sentence is more likely an answer than "
+        "not: score >= 0.5), 'enough' (it reaches the threshold), 'weak' (it does not: no answer)."
+    )
+    @property
+    def strength(self) -> str:
+        if not self.answers:
+            return "weak"
+        return "strong" if self.score >= STRONG_EVIDENCE else "enough"
 
 
 class Answer(BaseModel):

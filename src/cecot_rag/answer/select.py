@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cecot_rag.answer.candidates import Candidate
-from cecot_rag.models import Decision
+from cecot_rag.models import STRONG_EVIDENCE, Decision
 
 # Scores are calibrated probabilities that the sentence supports an answer: a further quote must
 # be more likely right than wrong. Fixed by that meaning, not tuned on any set.
-EXTRA_SENTENCE_SCORE = 0.5
+EXTRA_SENTENCE_SCORE = STRONG_EVIDENCE
 
 
 @dataclass
