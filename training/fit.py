@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -151,18 +152,27 @@ def write_weights(models: dict[str, dict]) -> None:
         "",
     ]
     WEIGHTS_FILE.write_text("\n".join(lines), encoding="utf-8")
+    # The repository's formatter checks this file like any other (CI runs `ruff format --check`).
+    subprocess.run(["ruff", "format", str(WEIGHTS_FILE)], check=False)
 
 
 def reader_rows(rows: list[dict], reads: int) -> tuple[list[dict], list[np.ndarray]]:
     """Held-out questions with the reader's logits for the candidates the feature model ranks first
-    (the others are not read: their logit is -inf)."""
-    from cecot_rag.answer.reader import packaged_reader
+    (the others are not read: their logit is -inf). Kept in build/ per reader file and `reads`."""
+    import hashlib
+
+    from cecot_rag.answer.reader import MODEL_DIR, packaged_reader
     from cecot_rag.answer.scorers import FeatureScorer
     from cecot_rag.settings import PACKAGED_MODEL
 
+    held = [q for q in rows if q["held_out"]]
+    digest = hashlib.sha256((MODEL_DIR / "reader.onnx").read_bytes()).hexdigest()[:16]
+    cache = ROOT / "build" / "answer" / f"reader-logits-{digest}-{reads}.json"
+    if cache.is_file():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        return held, [np.array([v if v is not None else -np.inf for v in q]) for q in stored]
     first = FeatureScorer.for_model(PACKAGED_MODEL)
     reader = packaged_reader(2)
-    held = [q for q in rows if q["held_out"]]
     logits = []
     for q in held:
         x = feature_matrix_of(q["candidates"], first.names)
@@ -172,6 +182,7 @@ def reader_rows(rows: list[dict], reads: int) -> tuple[list[dict], list[np.ndarr
         if len(order):
             values[order] = reader.logits(q["question"], [q["candidates"][i]["pair"] for i in order])
         logits.append(values)
+    cache.write_text(json.dumps([[float(v) if np.isfinite(v) else None for v in q] for q in logits]))
     return held, logits
 
 

@@ -20,20 +20,17 @@ FEATURE_MODELS = {
             "type_match": -0.009,
             "type_absent": -2.0951,
             "condition_missing": -0.2448,
-            "gap": 2.7053
+            "gap": 2.7053,
         },
         "threshold": 0.16,
-        "fitted_on": {
-            "sentences": 82374,
-            "positive": 5639
-        },
+        "fitted_on": {"sentences": 82374, "positive": 5639},
         "held_out": {
             "answered_right": 0.686,
             "top_right": 0.717,
             "false_abstention": 0.082,
             "abstained_squad_impossible": 0.09,
-            "abstained_made_impossible": 0.405
-        }
+            "abstained_made_impossible": 0.405,
+        },
     },
     "multilingual-e5-small": {
         "bias": -15.5428,
@@ -46,20 +43,17 @@ FEATURE_MODELS = {
             "type_match": -0.0715,
             "type_absent": -1.9454,
             "condition_missing": -0.126,
-            "gap": 12.4929
+            "gap": 12.4929,
         },
         "threshold": 0.18,
-        "fitted_on": {
-            "sentences": 80009,
-            "positive": 5532
-        },
+        "fitted_on": {"sentences": 80009, "positive": 5532},
         "held_out": {
             "answered_right": 0.698,
             "top_right": 0.736,
             "false_abstention": 0.096,
             "abstained_squad_impossible": 0.064,
-            "abstained_made_impossible": 0.398
-        }
+            "abstained_made_impossible": 0.398,
+        },
     },
     "multilingual-e5-small/crosslingual": {
         "bias": -21.1646,
@@ -70,19 +64,16 @@ FEATURE_MODELS = {
             "type_match": 0.1234,
             "type_absent": -1.6854,
             "condition_missing": -0.392,
-            "gap": 16.8875
+            "gap": 16.8875,
         },
         "threshold": 0.23,
-        "fitted_on": {
-            "sentences": 80009,
-            "positive": 5532
-        },
+        "fitted_on": {"sentences": 80009, "positive": 5532},
         "held_out": {
             "answered_right": 0.652,
             "top_right": 0.696,
             "false_abstention": 0.099,
             "abstained_squad_impossible": 0.282,
-            "abstained_made_impossible": 0.633
-        }
-    }
+            "abstained_made_impossible": 0.633,
+        },
+    },
 }
