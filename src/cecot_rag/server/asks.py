@@ -25,7 +25,8 @@ class AskBudget:
     @property
     def busy(self) -> str:
         """What a refused question is told."""
-        return f"the server is answering {self.slots} questions; retry shortly"
+        questions = "question" if self.slots == 1 else "questions"
+        return f"the server is answering {self.slots} {questions}; retry shortly"
 
     async def take(self) -> bool:
         """Take a slot, waiting in a bounded line; False when the line is full or the wait too long.

@@ -122,6 +122,8 @@ class ChatPage:
                     latex_delimiters=[],
                     allow_file_downloads=False,
                     feedback_options=("Like", "Dislike"),
+                    # A refused question's reply is a bubble of its own, not part of the answer above.
+                    group_consecutive_messages=False,
                     buttons=["copy"],
                 )
                 with gr.Row(visible=bool(self.examples)) as examples_row:
