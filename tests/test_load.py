@@ -321,18 +321,19 @@ def test_the_page_and_rest_share_one_ask_budget_and_say_busy_alike(
     question = "How many inmates can CECOT hold?"
     busy = "the server is answering 2 questions; retry shortly"
     with httpx.Client(base_url=server.base_url, timeout=600) as client, ThreadPoolExecutor(2) as pool:
-        # One slot held by a REST question, the other by a page question (both wait on the LLM).
-        held_rest = pool.submit(
-            client.post, "/api/v1/ask", json={"question": question, "generator": "openai"}
-        )
-        tarpit.wait_for(1)
-        held_page = pool.submit(page_ask, server, question, "openai")
-        tarpit.wait_for(2)
-        # Two budgets of two would each have a slot left; the one budget has none, for either side.
-        refused = client.post("/api/v1/ask", json={"question": question})
-        assert refused.status_code == 503 and refused.json()["detail"] == busy
-        assert page_ask(server, question, "extractive") == busy
-        tarpit.release()
+        try:
+            # One slot held by a REST question, the other by a page question (both wait on the LLM).
+            written = {"question": question, "generator": "openai"}
+            held_rest = pool.submit(client.post, "/api/v1/ask", json=written)
+            tarpit.wait_for(1)
+            held_page = pool.submit(page_ask, server, question, "openai")
+            tarpit.wait_for(2)
+            # Two budgets of two would each have a slot left; the one budget has none, for either side.
+            refused = client.post("/api/v1/ask", json={"question": question})
+            assert refused.status_code == 503 and refused.json()["detail"] == busy
+            assert page_ask(server, question, "extractive") == busy
+        finally:
+            tarpit.release()  # the held questions fall back at once, also when an assertion failed
         assert held_rest.result(timeout=300).status_code == 200
         assert "40,000" in held_page.result(timeout=300)
     assert "40,000" in page_ask(server, question, "extractive")
