@@ -130,7 +130,7 @@ class ChatPage:
                     example_buttons = [
                         gr.Button(q, size="sm", elem_classes=["example-question"]) for q in self.examples
                     ]
-                # No max_length: the browser would cut a long question silently; respond refuses it.
+                # No max_length: the browser would cut a long question silently; ask() refuses it.
                 with gr.Row():
                     question = gr.Textbox(
                         elem_id="question",
@@ -274,7 +274,8 @@ class ChatPage:
 
     def clear(self) -> tuple[Any, ...]:
         no_file = gr.update(value=None, interactive=False)
-        return [], conversation_sources_html([]), "", new_session(), gr.update(visible=True), no_file
+        examples = gr.update(visible=bool(self.examples))
+        return [], conversation_sources_html([]), "", new_session(), examples, no_file
 
     def export(self, state: dict[str, Any]) -> Iterator[Any]:
         """The button downloads the file it holds (refreshed after every answer); this refreshes it."""
