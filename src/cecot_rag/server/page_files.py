@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 from cecot_rag.models import Answer
+from cecot_rag.server.rejected import Rejected
 from cecot_rag.server.render import conversation_markdown
-from cecot_rag.server.service import Rejected
 
 EXPORT_PREFIX = "cecot-rag-export-"
 EXPORT_NAME = "cecot-rag-conversation.md"
