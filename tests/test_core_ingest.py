@@ -180,7 +180,7 @@ def test_url_served_locally_is_fetched_when_private_urls_are_allowed(tmp_path: P
 
 def test_loopback_url_is_refused_by_default(fresh_assistant: Assistant, local_site: str) -> None:
     report = fresh_assistant.ingest([f"{local_site}/page.html"])
-    assert len(report.failed) == 1 and "non-public address" in report.failed[0].reason
+    assert len(report.failed) == 1 and "is not a public address" in report.failed[0].reason
 
 
 def test_delete_removes_a_document_and_unknown_ids_raise(fresh_assistant: Assistant) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from cecot_rag.evaluation.comparison import compare
 from cecot_rag.evaluation.dataset import (
-    AMNESTY_QA,
     EvalSetError,
     gold_chunk,
     load_set,
@@ -19,6 +18,7 @@ from cecot_rag.evaluation.dataset import (
 )
 from cecot_rag.evaluation.metrics import METRICS, fact_present, parse_thresholds
 from cecot_rag.evaluation.report import format_table, to_html
+from conftest import shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,9 +81,8 @@ def test_amnesty_records_take_the_chunk_closest_to_the_ground_truth_as_gold(tmp_
     assert gold_chunk([], "anything") is None
 
 
-@pytest.mark.skipif(not AMNESTY_QA.is_file(), reason=f"amnesty_qa is not at {AMNESTY_QA}")
 def test_the_shared_amnesty_qa_set_reads_unchanged() -> None:
-    loaded = load_set(AMNESTY_QA)
+    loaded = load_set(shared_file("benchmarks/amnesty_qa/amnesty_qa.json"))
     assert loaded.format == "amnesty_qa" and len(loaded.cases) == 20
     for case in loaded.cases:
         assert case.reference_contexts[0] in case.set_passages

@@ -11,7 +11,7 @@ from tests.test_answer_patterns import assert_quotes_are_whole_sentences
 from tests.test_core_answers import assert_citations_are_checkable
 
 from cecot_rag import Assistant
-from cecot_rag.server.page import EXAMPLE_QUESTIONS
+from cecot_rag.settings import DEFAULT_EXAMPLE_QUESTIONS, Settings
 
 EXPECTED_FACTS = {
     "How many inmates can CECOT hold?": ["40,000"],
@@ -29,10 +29,11 @@ EXPECTED_FACTS = {
 
 
 def test_every_example_question_has_expected_facts() -> None:
-    assert set(EXAMPLE_QUESTIONS) <= set(EXPECTED_FACTS)
+    assert Settings().example_questions == list(DEFAULT_EXAMPLE_QUESTIONS)
+    assert set(DEFAULT_EXAMPLE_QUESTIONS) <= set(EXPECTED_FACTS)
 
 
-@pytest.mark.parametrize("question", EXAMPLE_QUESTIONS)
+@pytest.mark.parametrize("question", DEFAULT_EXAMPLE_QUESTIONS)
 def test_an_example_question_is_answered_with_its_facts(bundled_assistant: Assistant, question: str) -> None:
     answer = bundled_assistant.ask(question)
     assert answer.answered, answer.text

@@ -156,7 +156,10 @@ def test_the_local_model_writes_on_the_page(tmp_path: Path) -> None:
                 answer = bot_messages(page).first
                 expect(answer).to_contain_text("[1]", timeout=600_000)
                 expect(answer).not_to_contain_text("writing…", timeout=600_000)
-                shown = answer.inner_text()
+                # The page's own evidence words under the answer ("Evidence: strong") are not its text.
+                evidence = answer.locator(".evidence")
+                expect(evidence).to_have_count(1)
+                shown = answer.inner_text().replace(evidence.inner_text(), "")
             finally:
                 browser.close()
         with httpx.Client(base_url=server.base_url, timeout=900) as client:

@@ -23,6 +23,7 @@ import pytest
 
 from conftest import ARTICLE, free_port
 from helpers_reliability import cli_env, run_cli
+from helpers_security import queue_call
 from helpers_server import RunningServer, running_server
 
 pytestmark = pytest.mark.slow
@@ -286,3 +287,53 @@ def test_server_keeps_answering_while_the_llm_endpoint_is_down(
         for future in healthy:
             assert future.result().json()["text"] == lone_answers[question]
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def two_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Tarpit]]:
+    """Two questions answered at a time and none waiting, page and REST together; the LLM a tarpit."""
+    tarpit = Tarpit()
+    try:
+        with running_server(
+            tmp_path_factory.mktemp("two-slots"),
+            max_concurrent_asks="2",
+            max_waiting_asks="0",
+            llm_base_url=tarpit.url,
+            llm_model="m",
+            llm_timeout="300",
+        ) as running:
+            yield running, tarpit
+    finally:
+        tarpit.release()
+
+
+def page_ask(server: RunningServer, question: str, generator: str) -> str:
+    """A question through the page's queue (the `ask` event); the last chat message as text."""
+    message = queue_call(server.base_url, "ask", [question, [], None, generator])
+    assert message["msg"] == "process_completed" and message["success"], message
+    return reply_text(message["output"]["data"][0][-1]["content"])
+
+
+def test_the_page_and_rest_share_one_ask_budget_and_say_busy_alike(
+    two_slot_server: tuple[RunningServer, Tarpit],
+) -> None:
+    server, tarpit = two_slot_server
+    question = "How many inmates can CECOT hold?"
+    busy = "the server is answering 2 questions; retry shortly"
+    with httpx.Client(base_url=server.base_url, timeout=600) as client, ThreadPoolExecutor(2) as pool:
+        try:
+            # One slot held by a REST question, the other by a page question (both wait on the LLM).
+            written = {"question": question, "generator": "openai"}
+            held_rest = pool.submit(client.post, "/api/v1/ask", json=written)
+            tarpit.wait_for(1)
+            held_page = pool.submit(page_ask, server, question, "openai")
+            tarpit.wait_for(2)
+            # Two budgets of two would each have a slot left; the one budget has none, for either side.
+            refused = client.post("/api/v1/ask", json={"question": question})
+            assert refused.status_code == 503 and refused.json()["detail"] == busy
+            assert page_ask(server, question, "extractive") == busy
+        finally:
+            tarpit.release()  # the held questions fall back at once, also when an assertion failed
+        assert held_rest.result(timeout=300).status_code == 200
+        assert "40,000" in held_page.result(timeout=300)
+    assert "40,000" in page_ask(server, question, "extractive")

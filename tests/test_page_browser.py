@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from cecot_rag.answer.local_model import local_model_installed
-from cecot_rag.server.page import EXAMPLE_QUESTIONS
+from cecot_rag.settings import DEFAULT_EXAMPLE_QUESTIONS
 from helpers_quotes import EXPECTED_QUOTES
 from helpers_server import RunningServer, running_server
 
@@ -134,7 +134,7 @@ def test_answer_shows_linked_marker_and_the_cited_sentence_is_marked(
     expect_marked_sentence(page, question)
     expect(card).to_contain_text(expected["citations"][0]["passage"]["title"])
     expect(card).to_contain_text("cecot-security-policy-latin-america.md")
-    expect(card).to_contain_text("relevance")
+    expect(card).to_contain_text("bundled document · English")
     if local_model_installed():  # the switch appears once a second answerer exists; quoted is default
         expect(page.locator("#generator")).to_be_visible()
         expect(page.locator("#generator")).to_contain_text("Quoted sentences")
@@ -156,7 +156,7 @@ def test_follow_up_question_uses_the_conversation(page: Page) -> None:
 
 
 def test_example_question_buttons_ask_and_hide_then_clear_resets(page: Page) -> None:
-    example = page.get_by_role("button", name=EXAMPLE_QUESTIONS[0])
+    example = page.get_by_role("button", name=DEFAULT_EXAMPLE_QUESTIONS[0])
     expect(example).to_be_visible()
     example.click()
     expect(bot_messages(page).first).to_contain_text("40,000", timeout=ANSWER_WAIT_MS)
@@ -218,7 +218,9 @@ def test_export_downloads_the_conversation_as_markdown_with_sources(page: Page, 
     text = saved.read_text(encoding="utf-8")
     assert text.startswith("# cecot-rag conversation")
     assert "## How many inmates can CECOT hold?" in text
-    assert "Sources:" in text and "\\[1\\]" in text and "40,000" in text
+    assert "Sources:" in text and "40,000" in text
+    assert "inmates, has become a symbol of Bukele’s iron-fisted approach to crime. [1]" in text
+    assert "- [1] " in text and "\\[" not in text, "the markers read [1], not \\[1\\]"
 
 
 def test_uploaded_document_is_answerable_escaped_and_deletable(

@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 from cecot_rag import Answer, Assistant
 from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.server.app import BasicAuthMiddleware, parse_credentials
-from cecot_rag.server.page import ingest_progress
+from cecot_rag.server.asks import AskBudget
+from cecot_rag.server.feedback import FeedbackLog
+from cecot_rag.server.page_documents import ingest_progress
 from cecot_rag.server.render import answer_markdown, escape_markdown, sources_html
-from cecot_rag.server.service import ChatService, safe_upload_name
+from cecot_rag.server.uploads import safe_upload_name
 from helpers_quotes import assert_answer_quotes
 from helpers_reliability import write_corpus
 from helpers_server import RunningServer, running_server, serve_command, server_env
@@ -170,7 +172,7 @@ def test_upload_that_cannot_be_parsed_is_refused_and_not_kept(
 def test_private_url_is_refused_with_the_reason(api: httpx.Client) -> None:
     response = api.post("/api/v1/documents", json={"url": "http://127.0.0.1:9/secret.html"})
     assert response.status_code == 422
-    assert "non-public address" in response.json()["detail"]
+    assert "is not a public address" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -327,23 +329,23 @@ def test_upload_names_never_leave_the_uploads_folder(name: str) -> None:
 
 
 def test_ask_slots_wait_in_a_bounded_line_refuse_beyond_it_and_time_out(bundled_assistant: Assistant) -> None:
-    service = ChatService(bundled_assistant, max_concurrent_asks=2)
-    patient = service.settings.model_copy(update={"max_waiting_asks": 1, "ask_wait_seconds": 600})
-    service.settings = patient
+    patient = bundled_assistant.settings.model_copy(update={"max_waiting_asks": 1, "ask_wait_seconds": 600})
+    asks = AskBudget(patient, slots=2)
 
     async def scenario() -> None:
-        assert await service.wait_for_ask_slot() and await service.wait_for_ask_slot()
-        waiter = asyncio.create_task(service.wait_for_ask_slot())
+        assert await asks.take() and await asks.take()
+        waiter = asyncio.create_task(asks.take())
         await asyncio.sleep(0)  # the waiter joins the line
-        extra = asyncio.create_task(service.wait_for_ask_slot())
+        extra = asyncio.create_task(asks.take())
         await asyncio.sleep(0)
         assert extra.done() and extra.result() is False, "a full line refuses at once"
-        service.end_ask()
+        asks.give_back()
         assert await waiter, "a freed slot goes to the one waiting"
-        service.settings = patient.model_copy(update={"ask_wait_seconds": 0.05})
-        assert not await service.wait_for_ask_slot(), "a wait longer than ask_wait_seconds fails"
-        service.end_ask()
-        assert await service.wait_for_ask_slot()
+        asks.settings = patient.model_copy(update={"ask_wait_seconds": 0.05})
+        assert not await asks.take(), "a wait longer than ask_wait_seconds fails"
+        asks.give_back()
+        assert await asks.take()
+        assert asks.busy == "the server is answering 2 questions; retry shortly"
 
     asyncio.run(scenario())
 
@@ -352,10 +354,9 @@ def test_feedback_lines_carry_question_answer_citations_and_rating(
     bundled_assistant: Assistant, tmp_path: Path
 ) -> None:
     answer = bundled_assistant.ask("How many inmates can CECOT hold?")
-    service = ChatService(bundled_assistant)
-    service.settings = service.settings.model_copy(update={"index_dir": tmp_path})
-    service.record_feedback(answer, "down")
-    service.record_feedback(answer, "up")
+    log = FeedbackLog(bundled_assistant.settings.model_copy(update={"index_dir": tmp_path}))
+    log.record(answer, "down")
+    log.record(answer, "up")
     lines = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text().splitlines()]
     assert [line["rating"] for line in lines] == ["down", "up"]
     assert lines[0]["question"] == answer.question and lines[0]["answer"] == answer.text

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from cecot_rag.ingest import fetch
-from cecot_rag.ingest.fetch import check_url_allowed, load_url
+from cecot_rag.ingest.fetch import check_url_allowed, embedded_ipv4, is_public_address, load_url
 from cecot_rag.ingest.loaders import LoadError
 from cecot_rag.ingest.pinned import PinnedTransport
 
@@ -151,7 +151,7 @@ def test_each_redirect_hop_is_vetted_and_pinned(
         # A redirect whose host resolves to a refused address stops the fetch at that hop.
         first.routes["/go"] = (302, {"Location": f"http://third.test:{port}/"}, b"")
         _fake_dns(monkeypatch, {"first.test": ["127.0.0.2"], "third.test": ["127.0.0.4"]})
-        with pytest.raises(LoadError, match=r"non-public address \(127\.0\.0\.4\)"):
+        with pytest.raises(LoadError, match=r"^third\.test is not a public address$"):
             load_url(f"http://first.test:{port}/go", timeout=10, max_bytes=MB, allow_private=False)
         assert third.hosts == []
     finally:
@@ -296,3 +296,62 @@ def test_a_name_server_slower_than_the_deadline_is_cut_at_it(monkeypatch: pytest
         assert time.monotonic() - started < 3 * timeout
     finally:
         answered.set()
+
+
+# -- IPv6 forms of IPv4 addresses (issue 21, item 4) ----------------------------------------------
+
+# Each passed the guard before: Python 3.11's is_global judges them as IPv6 addresses.
+EMBEDDED_PRIVATE = [
+    "::7f00:1",  # IPv4-compatible 127.0.0.1 (deprecated)
+    "::127.0.0.1",  # the same, written with the dotted quad
+    "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+    "64:ff9b::7f00:1",  # NAT64 well-known prefix, 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254, the cloud metadata address
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "64:ff9b:1::808:808",  # NAT64 local-use prefix: never public, whatever it embeds
+    "fec0::1",  # site-local (deprecated)
+    "3ffe::1",  # the returned 6bone prefix
+]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE)
+def test_ipv6_forms_of_private_or_deprecated_addresses_are_refused(address: str) -> None:
+    with pytest.raises(LoadError, match=r"is not a public address$"):
+        check_url_allowed(f"http://[{address}]:8080/", allow_private=False)
+
+
+def test_embedded_ipv4_addresses_are_judged_as_ipv4() -> None:
+    expected = {
+        "::ffff:10.0.0.1": "10.0.0.1",
+        "::7f00:1": "127.0.0.1",
+        "::ffff:0:a9fe:a9fe": "169.254.169.254",
+        "64:ff9b::c0a8:101": "192.168.1.1",
+        "2002:c0a8:101::": "192.168.1.1",
+    }
+    for form, ipv4 in expected.items():
+        assert str(embedded_ipv4(ipaddress.IPv6Address(form))) == ipv4, form
+    assert embedded_ipv4(ipaddress.IPv6Address("::1")) is None  # loopback itself, not ::0.0.0.1
+    assert embedded_ipv4(ipaddress.IPv6Address("2606:4700::1111")) is None
+    # A public IPv4 address behind NAT64 or 6to4 is a public address.
+    for public in ("64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"):
+        assert is_public_address(ipaddress.IPv6Address(public)), public
+    assert check_url_allowed("http://[64:ff9b::808:808]/", allow_private=False) == ["64:ff9b::808:808"]
+
+
+def test_a_loopback_server_behind_an_ipv4_mapped_address_is_reached_only_when_allowed() -> None:
+    """This machine routes ::ffff:127.0.0.1 to the IPv4 loopback server (it does not route the
+    compatible, translated, NAT64 or 6to4 forms: those are covered by the guard tests above)."""
+    server = _RecordingServer("127.0.0.1", 0, {"/": (200, {}, PAGE)})
+    _serve(server)
+    url = f"http://[::ffff:127.0.0.1]:{server.server_address[1]}/"
+    try:
+        with pytest.raises(LoadError, match=r"^::ffff:127\.0\.0\.1 is not a public address$"):
+            load_url(url, timeout=10, max_bytes=MB, allow_private=False)
+        assert server.hosts == []
+        document = load_url(url, timeout=10, max_bytes=MB, allow_private=True)
+        assert document.text.strip().endswith("The vetted server answered.")
+        assert len(server.hosts) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

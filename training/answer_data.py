@@ -12,8 +12,10 @@ Held-out articles (training/reader_data.HELD_OUT) also get made impossible twins
 or number swapped, as in reader_data.py), labelled "perturbed". Nothing else is read: the
 evaluation sets of the project never enter here.
 
-Output: OUT/questions.jsonl, one line per question: article, held_out, question, answerable,
-origin, and its candidates (features, pair, label, passage id).
+`--embedding-model multilingual-e5-small` computes the features with that model (its feature
+model is fitted apart: similarities have another scale). Output: OUT/questions.jsonl, one line
+per question: article, held_out, question, answerable, origin, and its candidates (features,
+pair, label, passage id).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from cecot_rag.evaluation.metrics import citation_supported  # noqa: E402
 from cecot_rag.evaluation.runner import temporary_assistant, write_set_corpus  # noqa: E402
 
 
-def article_questions(article: dict, held_out: bool, rng: random.Random) -> list[dict]:
+def article_questions(article: dict, held_out: bool, rng: random.Random, embedding_model: str) -> list[dict]:
     """Every question of one article through the answer path, with its candidates."""
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="cecot-train-") as tmp:
@@ -46,7 +48,7 @@ def article_questions(article: dict, held_out: bool, rng: random.Random) -> list
         eval_set = load_set(path)
         corpus = Path(tmp) / "corpus"
         write_set_corpus(eval_set, corpus)
-        settings = Settings(scorer="features")
+        settings = Settings(scorer="features", embedding_model=embedding_model)
         with temporary_assistant(settings, corpus) as assistant:
             assistant.ingest([corpus])
             pool = article_pool([p["context"] for p in article["paragraphs"]])
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--squad", type=Path, default=SQUAD)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "answer")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--embedding-model", default=Settings().embedding_model)
     args = parser.parse_args(argv)
     if not args.squad.is_file():
         print(f"answer_data: {args.squad} not found (the SQuAD 2.0 training articles)", file=sys.stderr)
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     data = json.loads(args.squad.read_text(encoding="utf-8"))
     with (args.out / "questions.jsonl").open("w", encoding="utf-8") as f:
         for article in data["data"]:
-            rows = article_questions(article, article["title"] in HELD_OUT, rng)
+            rows = article_questions(article, article["title"] in HELD_OUT, rng, args.embedding_model)
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
             print(f"{article['title']}: {len(rows)} questions", file=sys.stderr, flush=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,10 +64,6 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 def load(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f]
-
-
-def feature_matrix(candidates: list[dict]) -> np.ndarray:
-    return np.array([[c["features"][f] for f in FEATURES] for c in candidates]).reshape(-1, len(FEATURES))
 
 
 def question_outcomes(questions: list[dict], scores: list[np.ndarray]) -> list[tuple[str, float, bool]]:
@@ -111,62 +108,81 @@ def choose_threshold(outcomes: list[tuple[str, float, bool]]) -> tuple[float, di
     return best[1], best[2]
 
 
-def fit_features(rows: list[dict]) -> dict:
+def feature_matrix_of(candidates: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    return np.array([[c["features"][f] for f in names] for c in candidates]).reshape(-1, len(names))
+
+
+def fit_features(rows: list[dict], key: str, names: tuple[str, ...]) -> dict:
+    """Fit one feature model on the training articles' rows, its threshold on the held-out ones,
+    and write it into weights.py under key (the other models there are kept)."""
     train = [q for q in rows if not q["held_out"]]
     held = [q for q in rows if q["held_out"]]
     candidates = [c for q in train for c in q["candidates"]]
-    x, y = feature_matrix(candidates), np.array([c["label"] for c in candidates], dtype=float)
+    x, y = feature_matrix_of(candidates, names), np.array([c["label"] for c in candidates], dtype=float)
     bias, w = fit_logistic(x, y)
-    scores = [sigmoid(bias + feature_matrix(q["candidates"]) @ w) for q in held]
-    outcomes = question_outcomes(held, scores)
-    threshold, held_rates = choose_threshold(outcomes)
-    weights = {name: round(float(v), 4) for name, v in zip(FEATURES, w, strict=True)}
-    write_weights(round(bias, 4), weights, threshold, len(candidates), int(y.sum()), held_rates)
-    return {"bias": bias, "weights": weights, "threshold": threshold, "held_out": held_rates}
+    scores = [sigmoid(bias + feature_matrix_of(q["candidates"], names) @ w) for q in held]
+    threshold, held_rates = choose_threshold(question_outcomes(held, scores))
+    model = {
+        "bias": round(bias, 4),
+        "weights": {name: round(float(v), 4) for name, v in zip(names, w, strict=True)},
+        "threshold": threshold,
+        "fitted_on": {"sentences": len(candidates), "positive": int(y.sum())},
+        "held_out": {k: round(v, 3) for k, v in held_rates.items()},
+    }
+    from cecot_rag.answer.weights import FEATURE_MODELS
+
+    write_weights({**FEATURE_MODELS, key: model})
+    return model
 
 
-def write_weights(
-    bias: float, weights: dict[str, float], threshold: float, rows: int, positive: int, held: dict
-) -> None:
-    summary = ",\n".join(f"    {k} {v:.3f}" for k, v in held.items())
+def write_weights(models: dict[str, dict]) -> None:
+    body = json.dumps(models, indent=4)
     lines = [
-        '"""The feature model (answer/scorers.FeatureScorer): a logistic regression over answer/features.py.',
+        '"""Feature models (answer/scorers.FeatureScorer): logistic regressions over answer/features.py.',
         "",
-        "Written by `python training/fit.py features`; do not edit by hand. Fitted on the candidates of",
-        f"the eight SQuAD 2.0 training articles ({rows} sentences, {positive} positive); the threshold",
-        "was chosen on the two held-out training articles (training/fit.py says how). Held-out figures",
-        "at that threshold:",
-        f"{summary}.",
+        "Written by `python training/fit.py features`; do not edit by hand. One model per embedding",
+        "model (similarities have another scale in each), and for the multilingual one a cross-lingual",
+        "model without the lexical features (a question and a sentence in two languages share no",
+        "words). Each is fitted on the candidates of the eight SQuAD 2.0 training articles; its",
+        "threshold was chosen on the two held-out training articles (training/fit.py says how), and",
+        "`held_out` gives the figures there at that threshold.",
         '"""',
         "",
-        f"BIAS = {bias}",
-        "WEIGHTS = {",
-        *[f'    "{name}": {value},' for name, value in weights.items()],
-        "}",
-        f"THRESHOLD = {threshold}",
+        f"FEATURE_MODELS = {body}",
         "",
     ]
     WEIGHTS_FILE.write_text("\n".join(lines), encoding="utf-8")
+    # The repository's formatter checks this file like any other (CI runs `ruff format --check`).
+    subprocess.run(["ruff", "format", str(WEIGHTS_FILE)], check=False)
 
 
 def reader_rows(rows: list[dict], reads: int) -> tuple[list[dict], list[np.ndarray]]:
     """Held-out questions with the reader's logits for the candidates the feature model ranks first
-    (the others are not read: their logit is -inf)."""
-    from cecot_rag.answer.reader import packaged_reader
-    from cecot_rag.answer.scorers import FeatureScorer
+    (the others are not read: their logit is -inf). Kept in build/ per reader file and `reads`."""
+    import hashlib
 
-    first = FeatureScorer()
-    reader = packaged_reader(2)
+    from cecot_rag.answer.reader import MODEL_DIR, packaged_reader
+    from cecot_rag.answer.scorers import FeatureScorer
+    from cecot_rag.settings import PACKAGED_MODEL
+
     held = [q for q in rows if q["held_out"]]
+    digest = hashlib.sha256((MODEL_DIR / "reader.onnx").read_bytes()).hexdigest()[:16]
+    cache = ROOT / "build" / "answer" / f"reader-logits-{digest}-{reads}.json"
+    if cache.is_file():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        return held, [np.array([v if v is not None else -np.inf for v in q]) for q in stored]
+    first = FeatureScorer.for_model(PACKAGED_MODEL)
+    reader = packaged_reader(2)
     logits = []
     for q in held:
-        x = feature_matrix(q["candidates"])
-        prior = sigmoid(first.bias + x @ np.array([first.coefficients[f] for f in FEATURES]))
+        x = feature_matrix_of(q["candidates"], first.names)
+        prior = sigmoid(first.bias + x @ np.array([first.coefficients[f] for f in first.names]))
         order = np.argsort(-prior)[:reads]
         values = np.full(len(q["candidates"]), -np.inf)
         if len(order):
             values[order] = reader.logits(q["question"], [q["candidates"][i]["pair"] for i in order])
         logits.append(values)
+    cache.write_text(json.dumps([[float(v) if np.isfinite(v) else None for v in q] for q in logits]))
     return held, logits
 
 
@@ -219,10 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "build" / "answer" / "questions.jsonl")
     parser.add_argument("--reads", type=int, default=8, help="candidates the reader reads per question")
     parser.add_argument("--with", dest="extra", nargs="*", default=[], choices=FEATURES)
+    parser.add_argument("--key", default=None, help="features: the model's name in weights.py")
+    parser.add_argument("--crosslingual", action="store_true", help="features: leave out lexical features")
     args = parser.parse_args(argv)
     rows = load(args.data)
     if args.what == "features":
-        result = fit_features(rows)
+        from cecot_rag.answer.features import CROSSLINGUAL_FEATURES
+        from cecot_rag.settings import PACKAGED_MODEL
+
+        names = CROSSLINGUAL_FEATURES if args.crosslingual else FEATURES
+        result = fit_features(rows, args.key or PACKAGED_MODEL, names)
     else:
         from cecot_rag.answer.reader import MODEL_DIR
 

@@ -103,12 +103,14 @@ class Overlap:
         n = len(paragraphs)
         self.idf = {t: math.log(1 + n / c) for t, c in counts.items()}
 
+    # Sums run over sorted terms: a set's order changes with each process's string hashing, and a
+    # float sum's last digit (which decides ties) with the order.
     def score(self, question_terms: set[str], text: str) -> float:
-        return sum(self.idf.get(t, 0.0) for t in question_terms & set(terms(text)))
+        return sum(self.idf.get(t, 0.0) for t in sorted(question_terms & set(terms(text))))
 
     def nearest_paragraph(self, question_terms: set[str], own: int) -> int | None:
         scores = [
-            (sum(self.idf.get(t, 0.0) for t in question_terms & found), i)
+            (sum(self.idf.get(t, 0.0) for t in sorted(question_terms & found)), i)
             for i, found in enumerate(self.paragraph_terms)
             if i != own
         ]
@@ -234,11 +236,56 @@ def article_pairs(article: dict, rng: random.Random) -> tuple[list[dict], list[d
     return pairs, questions
 
 
+def path_pairs(questions: Path, first_stage_reads: int, negatives: int) -> list[dict]:
+    """Pairs as the reader meets them at answer time: for each question of a training article
+    (training/answer_data.py ran it through the real answer path), the candidates the feature
+    model ranks in its first `first_stage_reads`: those holding the answer are positive, the
+    `negatives` best-ranked others negative (every one of them for an impossible question)."""
+    import numpy as np
+
+    from cecot_rag.answer.scorers import FeatureScorer
+    from cecot_rag.settings import PACKAGED_MODEL
+
+    first = FeatureScorer.for_model(PACKAGED_MODEL)
+    coef = np.array([first.coefficients[f] for f in first.names])
+    pairs: list[dict] = []
+    with questions.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    for q in rows:
+        if q["held_out"] or not q["candidates"]:
+            continue
+        x = np.array([[c["features"][n] for n in first.names] for c in q["candidates"]])
+        order = np.argsort(-(first.bias + x @ coef))[:first_stage_reads]
+        read = [q["candidates"][i] for i in order]
+        positive = [c for c in read if c["label"]]
+        negative = [c for c in read if not c["label"]][: negatives if positive else first_stage_reads]
+        kind = "path" if q["answerable"] else "path-impossible"
+        for c in positive + negative:
+            pairs.append(
+                {
+                    "article": q["article"],
+                    "question": q["question"],
+                    "candidate": c["pair"],
+                    "label": c["label"],
+                    "origin": q["origin"],
+                    "kind": kind,
+                }
+            )
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, default=SQUAD)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "reader")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--from-path",
+        type=Path,
+        default=None,
+        help="build/answer/questions.jsonl: also write pairs-path-train.jsonl, the first stage's best "
+        "candidates of the training articles, plus the made impossible twins of pairs-train.jsonl",
+    )
     args = parser.parse_args(argv)
     if not args.squad.is_file():
         print(f"reader_data: {args.squad} not found (the SQuAD 2.0 training articles)", file=sys.stderr)
@@ -284,6 +331,16 @@ def main(argv: list[str] | None = None) -> int:
             ).items()
         },
     }
+    if args.from_path is not None:
+        path_train = path_pairs(args.from_path, first_stage_reads=8, negatives=3)
+        path_train += [p for p in train if p["origin"] == "perturbed"]
+        rng.shuffle(path_train)
+        with (args.out / "pairs-path-train.jsonl").open("w", encoding="utf-8") as f:
+            for item in path_train:
+                f.write(json.dumps(item, ensure_ascii=False) + "\n")
+        summary["path_train_pairs"] = len(path_train)
+        summary["path_train_by_kind"] = dict(Counter(p["kind"] for p in path_train))
+        summary["path_train_positive"] = sum(p["label"] for p in path_train)
     (args.out / "data.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
     return 0

@@ -115,7 +115,7 @@ def load_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "build" / "reader")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "reader")
@@ -125,18 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs (a smoke run)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--pairs", default="pairs-train.jsonl", help="the training pairs file in --data")
+    parser.add_argument(
+        "--init", type=Path, default=None, help="start from this checkpoint, not the packaged weights"
+    )
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
-    pairs = load_jsonl(args.data / "pairs-train.jsonl")
+    pairs = load_jsonl(args.data / args.pairs)
     if args.limit:
         pairs = pairs[: args.limit]
     held = load_jsonl(args.data / "questions-heldout.jsonl")
     if args.limit:
         held = held[: max(20, args.limit // 20)]
-    base = resolve_model_path(PACKAGED_MODEL)
+    base = args.init or resolve_model_path(PACKAGED_MODEL)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = BertForSequenceClassification.from_pretrained(base, num_labels=1)
     steps = args.epochs * math.ceil(len(pairs) / args.batch)
@@ -151,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(pairs)} pairs, {args.epochs} epochs, {steps} steps; held-out questions {len(held)}", flush=True
     )
-    print("before training:", json.dumps(measure(model, tokenizer, held)), flush=True)
+    if args.init is None:  # a checkpoint's figures are in the log of the run that made it
+        print("before training:", json.dumps(measure(model, tokenizer, held)), flush=True)
     step = 0
     for epoch in range(1, args.epochs + 1):
         started = time.time()

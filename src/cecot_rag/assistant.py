@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,16 +15,18 @@ from cecot_rag.answer.features import FeatureExtractor
 from cecot_rag.answer.llm import LLAMA_INDEX, llama_index_llm
 from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.answer.path import Answerer, AnswerPath, Found
-from cecot_rag.answer.scorers import FeatureScorer, ReaderScorer, Scorer
+from cecot_rag.answer.scorers import FeatureScorer, LanguageRoutedScorer, ReaderScorer, Scorer
 from cecot_rag.answer.select import select
 from cecot_rag.embedding import embedder_for
+from cecot_rag.ingest.loaders import LoadedDocument
 from cecot_rag.ingest.pipeline import IngestPipeline, Progress
 from cecot_rag.locking import WriterLock
 from cecot_rag.models import Answer, DocumentInfo, IngestReport, Passage
 from cecot_rag.retrieve import HybridRetriever
-from cecot_rag.settings import Settings
+from cecot_rag.settings import PACKAGED_MODEL, Settings
 from cecot_rag.store import PassageStore
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -54,6 +57,35 @@ def validate_question(question: str, max_chars: int) -> str:
     return question.strip()
 
 
+def _feature_model(embedding_model: str) -> FeatureScorer:
+    try:
+        return FeatureScorer.for_model(embedding_model)
+    except KeyError:
+        log.warning(
+            "no feature model was fitted for embedding model %s; using the packaged MiniLM's", embedding_model
+        )
+        return FeatureScorer.for_model(PACKAGED_MODEL)
+
+
+def _reader_scorer(settings: Settings) -> Scorer:
+    """The reader; with an embedding model that has a cross-lingual feature model (the
+    multilingual one), the reader for English pairs and that model for the others."""
+    from cecot_rag.answer.reader import packaged_card, packaged_reader
+
+    card = packaged_card()
+    reader = ReaderScorer(
+        packaged_reader(max(1, settings.embedding_threads)),
+        card["calibration"],
+        card["threshold"],
+        settings.reader_reads,
+    )
+    try:
+        crosslingual = FeatureScorer.for_model(f"{settings.embedding_model}/crosslingual", "crosslingual")
+    except KeyError:
+        return reader
+    return LanguageRoutedScorer(reader, crosslingual)
+
+
 class Assistant:
     """Ingest documents into Chroma and answer questions from them with checkable citations."""
 
@@ -65,6 +97,7 @@ class Assistant:
         settings name (e.g. a llama-index postprocessor wrapped in `PostprocessorScorer`)."""
         self.settings = settings or Settings()
         self._scorer = scorer
+        self._first_stage: FeatureScorer | None = None
         self._path: AnswerPath | None = None
         if llm is not None and "generator" not in self.settings.model_fields_set:
             self.settings = self.settings.model_copy(update={"generator": LLAMA_INDEX})
@@ -89,21 +122,21 @@ class Assistant:
         return HybridRetriever(self.store, self.embedder)
 
     @property
+    def first_stage(self) -> FeatureScorer:
+        """The feature model fitted for the configured embedding model (the packaged MiniLM's,
+        with a logged warning, for a model nothing was fitted for)."""
+        if self._first_stage is None:
+            self._first_stage = _feature_model(self.settings.embedding_model)
+        return self._first_stage
+
+    @property
     def scorer(self) -> Scorer:
         """The answer path's scorer: the one given, else the one settings name."""
         if self._scorer is None:
             if self.settings.scorer == "features":
-                self._scorer = FeatureScorer()
+                self._scorer = self.first_stage
             else:
-                from cecot_rag.answer.reader import packaged_card, packaged_reader
-
-                card = packaged_card()
-                self._scorer = ReaderScorer(
-                    packaged_reader(max(1, self.settings.embedding_threads)),
-                    card["calibration"],
-                    card["threshold"],
-                    self.settings.reader_reads,
-                )
+                self._scorer = _reader_scorer(self.settings)
         return self._scorer
 
     @property
@@ -116,6 +149,7 @@ class Assistant:
                 embed_query=self.embedder.embed_one,
                 extractor=FeatureExtractor(self.embedder, self.store.idf, self.store.sentence_vectors),
                 scorer=self.scorer,
+                first_stage=self.first_stage,
                 threshold=self.settings.abstain_threshold,
                 max_sentences=self.settings.max_answer_sentences,
             )
@@ -161,12 +195,18 @@ class Assistant:
         self._writer.release()
 
     def ingest(
-        self, sources: Iterable[str | Path], prune: bool = False, progress: Progress | None = None
+        self,
+        sources: Iterable[str | Path],
+        prune: bool = False,
+        progress: Progress | None = None,
+        fetched: Mapping[str, LoadedDocument] | None = None,
     ) -> IngestReport:
+        """fetched: URLs among sources already downloaded (ingest.pipeline.fetch_url), so the
+        download happened outside this process's write lock."""
         self.claim_writer("ingest")
         pipeline = IngestPipeline(self.settings, self.store, self.embedder)
         with self._write_lock:
-            return pipeline.run(sources, prune=prune, progress=progress)
+            return pipeline.run(sources, prune=prune, progress=progress, fetched=fetched)
 
     def ensure_ingested(self, progress: Progress | None = None) -> IngestReport | None:
         """Ingest documents_dir when the index is empty (the CLI and server do this; the API not)."""

@@ -9,13 +9,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cecot_rag import __version__
 from cecot_rag.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (it takes a moment)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        from cecot_rag import __version__
+
+        print(f"cecot-rag {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="`cecot-rag serve` opens the chat page; `cecot-rag COMMAND --help` lists a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"cecot-rag {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ingest = commands.add_parser("ingest", help="ingest files, folders or URLs (default: documents_dir)")
@@ -66,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug"],
         default="warning",
         help="server log detail (default warning; info adds one access-log line per request)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="ADDRESSES",
+        help="comma-separated reverse proxies whose X-Forwarded-For names the client "
+        "(default: the forwarded_allow_ips setting; none)",
     )
 
     evaluate = commands.add_parser("eval", help="measure answer quality on an evaluation set")
@@ -157,10 +173,19 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 # The commands with a module of their own get typed options; argparse stays in this file.
 def _serve(args: argparse.Namespace) -> int:
-    from cecot_rag.server.app import ServeOptions, serve
+    # At once, before the server's imports (several seconds on a loaded machine) print nothing.
+    print(
+        "cecot-rag: starting cecot-rag (importing the server and its libraries)", file=sys.stderr, flush=True
+    )
+    from cecot_rag.server.startup import ServeOptions, serve
 
     options = ServeOptions(
-        host=args.host, port=args.port, auth=args.auth, auth_file=args.auth_file, log_level=args.log_level
+        host=args.host,
+        port=args.port,
+        auth=args.auth,
+        auth_file=args.auth_file,
+        log_level=args.log_level,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     return serve(options)
 

@@ -76,7 +76,7 @@ def search_terms(text: str, languages: Iterable[str]) -> list[str]:
 
 # -- Spanish question words -------------------------------------------------------------------
 # The interrogatives and what each asks for, in the answer types of answer/question.py (money,
-# author, time, number, person, place); None: no particular type (a reason, a manner, a thing).
+# time, number, person, place); None: no particular type (a reason, a manner, a thing).
 QUESTION_WORDS_ES: dict[str, str | None] = {
     "cuánto": "number",
     "cuántos": "number",
@@ -99,50 +99,19 @@ _INTERROGATIVE = re.compile(
 )
 _TYPE_OF_WORD = {fold(w): kind for w, kind in QUESTION_WORDS_ES.items()}
 
-# Phrases that decide before the interrogative does, in the order of answer/question.py's _TYPES:
-# "cuánto costó" asks for money, not a number; "qué presidente" for a person, not a thing.
+# Phrases that decide before the interrogative does, as answer/question.py reads English ones:
+# "¿En qué año?" asks for a time, "¿Qué porcentaje?" for a number.
 _PHRASES_ES = [
-    (
-        "money",
-        re.compile(
-            r"\bcuant[oa]s?\s+(dinero|cost\w*|cuest\w*|gast\w*|pag\w*|invirt\w*|invier\w*|vali\w*|vale)\b"
-            r"|\bcuant[oa]s?\b[^?]*\b(costo|costaron|cuesta|cuestan|gasto|gastaron|pago|pagaron"
-            r"|invirtio|invirtieron)\b"
-            r"|\bcual\s+(es|fue|era|sera)\s+el\s+(costo|coste|precio|presupuesto|monto)\b"
-        ),
-    ),
-    ("author", re.compile(r"\bquien(es)?\s+(escribio|escribe|firma|firmo)\b|\b(autor|autora)\s+(de|del)\b")),
     ("time", re.compile(r"\b(que|cual)\s+(ano|fecha|mes|dia|decada)\b")),
-    (
-        "number",
-        re.compile(
-            r"\b(que|cual)\s+(numero|porcentaje|proporcion|tasa|capacidad|cantidad|tamano|cifra)\b"
-            r"|\bcual\s+(es|fue|era|son|eran)\s+(el|la|los|las)\s+(\w+\s+){0,3}?(numero|porcentaje"
-            r"|proporcion|tasa|capacidad|cantidad|cifra|poblacion|total)\b"
-        ),
-    ),
-    (
-        "person",
-        re.compile(
-            r"\b(que|cual|cuales)\s+(\w+\s+){0,2}?(presidentes?|lideres|lider|politicos?|ministros?"
-            r"|ministras?|alcaldes?|alcaldesas?|personas?|funcionarios?|funcionarias?)\b"
-        ),
-    ),
-    (
-        "place",
-        re.compile(
-            r"\b(que|cual|cuales)\s+(\w+\s+){0,2}?(paises|pais|ciudad|ciudades|lugar|lugares"
-            r"|departamentos?|municipios?|regiones|region)\b"
-        ),
-    ),
+    ("number", re.compile(r"\b(que|cual)\s+(numero|porcentaje|proporcion|tasa|cantidad|tamano|cifra)\b")),
 ]
 
 
 def question_type_es(text: str) -> str | None:
-    """The answer type a Spanish question asks for ("money", "author", "time", "number", "person",
-    "place"), as answer/question.py reads English ones; None for any other question.
+    """The answer type a Spanish question asks for ("time", "number", "person", "place"), as
+    answer/question.py reads English ones; None for any other question.
 
-    A phrase decides first ("¿Cuánto costó?": money; "¿En qué año?": time); else the first
+    A phrase decides first ("¿En qué año?": time); else the first
     interrogative of the question, read from its last "¿" on when it has one, so a clause before
     it ("Cuando abrió, ¿cuántos presos había?") does not count."""
     folded = fold(text)

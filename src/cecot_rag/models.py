@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, computed_field
+
+# Where a document came from: a user's upload, a file the operator ingested, or a URL.
+SourceKind = Literal["upload", "document", "url"]
 
 
 class Passage(BaseModel):
@@ -19,6 +24,12 @@ class Passage(BaseModel):
     score: float = 0.0
     similarity: float | None = Field(
         default=None, description="Cosine similarity of the passage to the question."
+    )
+    source_kind: SourceKind | None = Field(
+        default=None,
+        description="Where the document came from: upload (a user uploaded it through the page or "
+        "the API), document (a file the operator ingested, such as the bundled ones) or url. Set by "
+        "the server; None from the Python API.",
     )
 
 
@@ -37,6 +48,11 @@ class DroppedSentence(BaseModel):
 
     text: str
     reason: str
+
+
+# Scores are calibrated probabilities that a sentence answers the question; above this the answer
+# is more likely right than wrong (answer/select.py quotes a further sentence only above it too).
+STRONG_EVIDENCE = 0.5
 
 
 class Decision(BaseModel):
@@ -59,6 +75,16 @@ class Decision(BaseModel):
     @property
     def answers(self) -> bool:
         return self.score >= self.threshold
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The evidence in words: 'strong' (the best sentence is more likely an answer than "
+        "not: score >= 0.5), 'enough' (it reaches the threshold), 'weak' (it does not: no answer)."
+    )
+    @property
+    def strength(self) -> str:
+        if not self.answers:
+            return "weak"
+        return "strong" if self.score >= STRONG_EVIDENCE else "enough"
 
 
 class Answer(BaseModel):

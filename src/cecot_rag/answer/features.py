@@ -25,6 +25,7 @@ import numpy as np
 from cecot_rag.answer.candidates import Candidate
 from cecot_rag.answer.question import missing_conditions, offers_type, read_question
 from cecot_rag.embedding import Embedder
+from cecot_rag.language import language_of
 from cecot_rag.text import terms
 
 FEATURES = (
@@ -38,21 +39,24 @@ FEATURES = (
     "condition_missing",
     "gap",
 )
+# What a question and a sentence in two languages can share: no words, so no coverage.
+CROSSLINGUAL_FEATURES = tuple(f for f in FEATURES if f not in ("coverage", "window_coverage"))
 StoredVectors = Callable[[list[str], str], dict[str, np.ndarray]]
 
 
 @lru_cache(maxsize=8192)  # sentences and windows recur across questions
 def term_set(text: str) -> frozenset[str]:
-    return frozenset(terms(text))
+    """Stems of text by the rules of its own language (language.language_of)."""
+    return frozenset(terms(text, language_of(text)))
 
 
 def term_weights(
     question: str, earlier: str | None, idf: Callable[[str], float]
 ) -> tuple[dict[str, float], dict[str, float]]:
     """IDF weights of the question's own terms, and of all terms (earlier question's at half weight)."""
-    own = {t: idf(t) for t in terms(question)}
+    own = {t: idf(t) for t in term_set(question)}
     combined = dict(own)
-    for term in terms(earlier or ""):
+    for term in term_set(earlier or ""):
         combined[term] = max(combined.get(term, 0.0), 0.5 * idf(term))
     return own, combined
 

@@ -74,7 +74,7 @@ class AnswerPath:
         embed_query: Callable[[str], np.ndarray],
         extractor: FeatureExtractor,
         scorer: Scorer,
-        first_stage: FeatureScorer | None = None,
+        first_stage: FeatureScorer,
         threshold: float | None = None,
         max_sentences: int = 3,
     ) -> None:
@@ -83,7 +83,7 @@ class AnswerPath:
         self.embed_query = embed_query
         self.extractor = extractor
         self.scorer = scorer
-        self.first_stage = first_stage or FeatureScorer()
+        self.first_stage = first_stage
         self.threshold = scorer.threshold if threshold is None else threshold
         self.max_sentences = max_sentences
 

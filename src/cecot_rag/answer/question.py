@@ -1,8 +1,9 @@
 """What a question asks for, read from its form: the kind of answer and the conditions it states.
 
 Only general question forms: "when / what year" asks for a time, "how many / how much / what
-percentage" for an amount, "who" for a person, "where" for a place; the numbers and capitalised
-names a question states are conditions the evidence should share. These are inputs of the feature
+percentage" for an amount, "who" for a person, "where" for a place (in Spanish the same from
+cuándo, cuánto, quién, dónde: language.question_type_es); the numbers and capitalised names a
+question states are conditions the evidence should share. These are inputs of the feature
 model (answer/features.py), which is fitted on the SQuAD training articles; the reader learns the
 rest from data. Nothing here names a document or a particular question.
 """
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cecot_rag.language import ENGLISH, language_of, question_type_es
 from cecot_rag.stopwords import STOPWORDS
 from cecot_rag.text import has_date, has_quantity, names, numbers, terms, words
 
@@ -41,7 +43,10 @@ class Asked:
 
 @lru_cache(maxsize=4096)
 def read_question(text: str) -> Asked:
-    answer_type = next((name for name, pattern in _TYPES if pattern.search(text)), None)
+    if language_of(text) == ENGLISH:
+        answer_type = next((name for name, pattern in _TYPES if pattern.search(text)), None)
+    else:
+        answer_type = question_type_es(text)
     conditions = [("number", n) for n in sorted(numbers(text))]
     for name in names(text):
         if any(len(w) > 2 and w not in STOPWORDS for w in words(name)):
@@ -51,7 +56,8 @@ def read_question(text: str) -> Asked:
 
 @lru_cache(maxsize=8192)  # passages and windows recur across candidates and questions
 def _term_set(text: str) -> frozenset[str]:
-    return frozenset(terms(text))
+    """Stems of text by its own language's rules (a name stems alike in both languages mostly)."""
+    return frozenset(terms(text, language_of(text)))
 
 
 def mentions(value: str, text: str) -> bool:

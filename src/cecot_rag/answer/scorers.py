@@ -5,11 +5,13 @@ reads, and carries the threshold its calibration was chosen for; the answer path
 best score with that threshold to answer or abstain, for every kind of question.
 
 - `FeatureScorer`: a logistic model over answer/features.py's features, fitted on the SQuAD
-  training articles by training/fit_features.py (weights in answer/weights.py). Cheap; it is also
+  training articles by training/fit.py (one per embedding model, in answer/weights.py). Cheap; it is also
   the first stage that picks which candidates the other scorers read (`candidate.prior`).
 - `ReaderScorer`: the cross-encoder trained here (answer/reader.py) on the first stage's best
   candidates, its logit calibrated by a logistic fitted on the held-out training articles (both in
   reader_model/card.json).
+- `LanguageRoutedScorer`: with the multilingual embedding model, the reader (English only) for
+  English pairs and a cross-lingual feature model for the rest;
 - `PostprocessorScorer`: any llama-index node postprocessor (a reranker, a filter) as a scorer;
   its scores are used as they come, with the threshold you give.
 """
@@ -23,7 +25,7 @@ import numpy as np
 
 from cecot_rag.answer import weights
 from cecot_rag.answer.candidates import Candidate
-from cecot_rag.answer.features import FEATURES
+from cecot_rag.language import ENGLISH, language_of
 
 if TYPE_CHECKING:
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -44,26 +46,41 @@ def _sigmoid(z: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
-class FeatureScorer:
-    """The feature model: a logistic regression over the candidate's features."""
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
 
-    name = "features"
+
+class FeatureScorer:
+    """A feature model: a logistic regression over the candidate's features (answer/weights.py)."""
 
     def __init__(
-        self,
-        bias: float = weights.BIAS,
-        coefficients: dict[str, float] | None = None,
-        threshold: float = weights.THRESHOLD,
+        self, bias: float, coefficients: dict[str, float], threshold: float, name: str = "features"
     ) -> None:
         self.bias = bias
-        self.coefficients = coefficients or dict(weights.WEIGHTS)
+        self.coefficients = dict(coefficients)
+        self.names = tuple(coefficients)
         self.threshold = threshold
+        self.name = name
+
+    @classmethod
+    def for_model(cls, key: str, name: str = "features") -> FeatureScorer:
+        """The fitted model named key in answer/weights.py (an embedding model's name, or that name
+        followed by "/crosslingual"); KeyError for a model nothing was fitted for."""
+        fitted = weights.FEATURE_MODELS[key]
+        return cls(fitted["bias"], fitted["weights"], fitted["threshold"], name)
+
+    def on_scale_of(self, threshold: float) -> FeatureScorer:
+        """The same model with its intercept moved so that its own threshold falls at threshold:
+        the order of its scores and its abstention point are unchanged, and its scores can be
+        compared with another scorer's threshold."""
+        shift = _logit(threshold) - _logit(self.threshold)
+        return FeatureScorer(self.bias + shift, self.coefficients, threshold, self.name)
 
     def probabilities(self, found: Sequence[Candidate]) -> np.ndarray:
         if not found:
             return np.zeros(0)
-        rows = np.array([[c.features[f] for f in FEATURES] for c in found])
-        coef = np.array([self.coefficients[f] for f in FEATURES])
+        rows = np.array([[c.features[f] for f in self.names] for c in found])
+        coef = np.array([self.coefficients[f] for f in self.names])
         return _sigmoid(self.bias + rows @ coef)
 
     def rank(self, found: Sequence[Candidate]) -> None:
@@ -72,8 +89,8 @@ class FeatureScorer:
             c.prior = float(p)
 
     def score(self, question: str, found: Sequence[Candidate]) -> None:
-        for c in found:
-            c.score = c.prior
+        for c, p in zip(found, self.probabilities(found), strict=True):
+            c.score = float(p)
             c.scored_by = self.name
 
 
@@ -107,6 +124,26 @@ class ReaderScorer:
             z += sum(w * c.features[name] for name, w in extra.items())
             c.score = float(_sigmoid(z))
             c.scored_by = self.name
+
+
+class LanguageRoutedScorer:
+    """The reader where it can read (an English question and an English sentence), the
+    cross-lingual feature model elsewhere (a Spanish question, or a sentence in Spanish), on the
+    reader's scale: the feature model's intercept is moved so that its own held-out threshold falls
+    at the reader's (FeatureScorer.on_scale_of). `scored_by` says which scored each sentence."""
+
+    def __init__(self, reader: ReaderScorer, other: FeatureScorer) -> None:
+        self.reader = reader
+        self.other = other.on_scale_of(reader.threshold)
+        self.threshold = reader.threshold
+        self.name = f"{reader.name}+{other.name}"
+
+    def score(self, question: str, found: Sequence[Candidate]) -> None:
+        english = language_of(question) == ENGLISH
+        readable = [c for c in found if english and language_of(c.text) == ENGLISH]
+        seen = {id(c) for c in readable}
+        self.reader.score(question, readable)
+        self.other.score(question, [c for c in found if id(c) not in seen])
 
 
 class PostprocessorScorer:

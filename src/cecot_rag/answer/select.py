@@ -1,9 +1,13 @@
 """Selection and the one abstention decision: which scored sentences are quoted, if any.
 
 One rule for every kind of question (facts, lists, comparisons, authorship): the best-scored
-sentence decides. If its score reaches the scorer's threshold the question is answered, and up to
-`max_sentences` sentences are quoted, best first, each of which reaches the threshold too (a
-list's items or a comparison's sides are separate sentences that each answer the question); a
+sentence decides. If its score reaches the scorer's threshold the question is answered with it.
+Up to `max_sentences - 1` further sentences are quoted, best first, each only when it is itself
+more likely than not to answer the question (score at least EXTRA_SENTENCE_SCORE, and the
+threshold): a list's items or a comparison's sides are separate sentences that each answer it,
+while a sentence that merely clears the abstention threshold is padding. The threshold is low
+on purpose (it decides whether there is an answer at all, and the best sentence of an answerable
+question often scores far below certainty); the bar for a second quote is about precision. A
 sentence already quoted (same text, e.g. a duplicate document) is not quoted twice. Below the
 threshold nothing is quoted. `Decision.score` is the best sentence's score either way, so
 `answered == (score >= threshold)` always holds.
@@ -15,7 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cecot_rag.answer.candidates import Candidate
-from cecot_rag.models import Decision
+from cecot_rag.models import STRONG_EVIDENCE, Decision
+
+# Scores are calibrated probabilities that the sentence supports an answer: a further quote must
+# be more likely right than wrong. Fixed by that meaning, not tuned on any set.
+EXTRA_SENTENCE_SCORE = STRONG_EVIDENCE
 
 
 @dataclass
@@ -43,7 +51,7 @@ def select(
         return Selection([], decision)
     chosen = [best]
     for candidate in ranked[1:]:
-        if len(chosen) >= max_sentences or candidate.score < threshold:
+        if len(chosen) >= max_sentences or candidate.score < max(threshold, EXTRA_SENTENCE_SCORE):
             break
         if any(candidate.text == c.text for c in chosen):
             continue

@@ -33,7 +33,6 @@ from cecot_rag.text import terms
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SET = Path("eval") / "cecot.jsonl"
-AMNESTY_QA = REPO_ROOT.parent / "shared" / "benchmarks" / "amnesty_qa" / "amnesty_qa.json"
 
 
 @dataclass

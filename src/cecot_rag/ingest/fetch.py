@@ -9,6 +9,7 @@ machine. One wall-clock deadline bounds the whole fetch, redirects included.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -17,13 +18,49 @@ from urllib.parse import urljoin, urlparse
 
 from cecot_rag.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, LoadError, load_bytes
 
+log = logging.getLogger(__name__)
+
 MAX_REDIRECTS = 5
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-compatible (::a.b.c.d,
+# deprecated), IPv4-translated (::ffff:0:a.b.c.d) and the NAT64 well-known prefix. Python 3.11's
+# is_global judges them as IPv6 and calls ::7f00:1 or 64:ff9b::a9fe:a9fe public.
+_LAST_32_BITS = (
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("64:ff9b::/96"),
+)
+# Never public, whatever they embed: the NAT64 local-use prefix (RFC 8215; its operator picks where
+# the IPv4 address sits), site-local (deprecated, RFC 3879) and the returned 6bone prefix.
+_NEVER_PUBLIC = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("3ffe::/16"),
+)
+NOT_PUBLIC = "not a public address"
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, compatible, translated, NAT64, 6to4)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _LAST_32_BITS) and int(address) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def is_public_address(address: IPAddress) -> bool:
-    """Whether an address may be fetched without CECOT_RAG_ALLOW_PRIVATE_URLS."""
+    """Whether an address may be fetched without CECOT_RAG_ALLOW_PRIVATE_URLS: an IPv6 form of an
+    IPv4 address is judged by that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _NEVER_PUBLIC):
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return inner.is_global
     return address.is_global
 
 
@@ -62,8 +99,9 @@ def check_url_allowed(url: str, allow_private: bool, deadline: float | None = No
     """The addresses a URL's host resolves to, once each, after refusing what may not be fetched.
 
     Refuses non-http(s) URLs and, unless allow_private, hosts with any loopback, private,
-    link-local or reserved address. The caller connects only to the returned addresses. With a
-    deadline (time.monotonic()), a lookup still running then raises ResolveTimeout.
+    link-local or reserved address, IPv6 forms of one included (see is_public_address). The
+    caller connects only to the returned addresses. With a deadline (time.monotonic()), a lookup
+    still running then raises ResolveTimeout.
     """
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https"):
@@ -72,20 +110,28 @@ def check_url_allowed(url: str, allow_private: bool, deadline: float | None = No
         raise LoadError("URL has no host")
     try:
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    except ValueError as exc:
-        raise LoadError(f"invalid URL ({exc})") from exc
+    except ValueError:
+        raise LoadError("invalid URL (the port is not a number from 0 to 65535)") from None
+    # One answer for a name that does not resolve and one that resolves to a private address, so
+    # the message cannot be used to map internal names; the operator's log says which it was.
     try:
         resolved = _resolve(parsed.hostname, port, deadline)
     except socket.gaierror as exc:
-        raise LoadError(f"cannot resolve host {parsed.hostname}") from exc
+        log.info("refused %s: cannot resolve %s (%s)", url, parsed.hostname, exc)
+        raise LoadError(f"{parsed.hostname} is {NOT_PUBLIC}") from None
+    except UnicodeError:
+        raise LoadError("invalid URL (the host name is not valid text)") from None
     addresses: list[str] = []
     for answer in resolved:
         address = ipaddress.ip_address(answer)
         if not allow_private and not is_public_address(address):
-            raise LoadError(
-                f"refusing to fetch {parsed.hostname}: it resolves to a non-public address "
-                f"({address}); set CECOT_RAG_ALLOW_PRIVATE_URLS=true to allow"
+            log.info(
+                "refused %s: %s resolves to %s (CECOT_RAG_ALLOW_PRIVATE_URLS=true allows it)",
+                url,
+                parsed.hostname,
+                address,
             )
+            raise LoadError(f"{parsed.hostname} is {NOT_PUBLIC}")
         if str(address) not in addresses:
             addresses.append(str(address))
     return addresses
@@ -129,11 +175,13 @@ def load_url(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -
                 break
         else:
             raise LoadError("too many redirects")
-    except httpx.InvalidURL as exc:
-        raise LoadError(f"invalid URL ({exc})") from exc
-    except (httpx.TimeoutException, ResolveTimeout) as exc:
-        raise LoadError(f"timed out after {timeout:g} s") from exc
+    except (httpx.InvalidURL, UnicodeError):
+        raise LoadError("invalid URL (it cannot be sent as a web address)") from None
+    except (httpx.TimeoutException, ResolveTimeout):
+        raise LoadError(f"timed out after {timeout:g} s") from None
     except httpx.HTTPError as exc:
-        raise LoadError(f"unreachable ({type(exc).__name__}: {exc})"[:300]) from exc
+        # The exception's text names addresses and system errors: it goes to the log only.
+        log.info("could not fetch %s: %s: %s", url, type(exc).__name__, exc)
+        raise LoadError("unreachable (the site did not answer)") from None
     suffix = Path(urlparse(current).path).suffix.lower()
     return load_bytes(b"".join(chunks), url, suffix if suffix in SUPPORTED_SUFFIXES else "", ctype)

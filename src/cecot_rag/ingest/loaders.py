@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import time
 import unicodedata
@@ -14,6 +15,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -266,7 +269,9 @@ def _pdf_text(data: bytes) -> tuple[str, list[PageSpan], str]:
     except LoadError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise LoadError(f"corrupt PDF ({type(exc).__name__}: {exc})"[:300]) from exc
+        # pypdf's message is for the operator's log; users get our sentence, never exception text.
+        log.info("corrupt PDF: %s: %s", type(exc).__name__, exc)
+        raise LoadError("corrupt PDF (it could not be read)") from exc
     if not parts:
         raise LoadError("PDF has no extractable text (scanned images?)")
     if _useless_pdf_title(title):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +81,16 @@ def expand_sources(sources: Iterable[str | Path]) -> tuple[list[str], list[Faile
     return list(dict.fromkeys(found)), failed
 
 
+def fetch_url(settings: Settings, url: str) -> LoadedDocument:
+    """Download and parse a URL under the settings' limits (raises LoadError)."""
+    return load_url(
+        url,
+        timeout=settings.url_timeout,
+        max_bytes=settings.max_upload_bytes,
+        allow_private=settings.allow_private_urls,
+    )
+
+
 def _move_into_place(staged: Path | None) -> None:
     """Replace the upload's file with its staged version (nothing for other sources)."""
     target = staged_target(staged) if staged is not None else None
@@ -107,8 +117,14 @@ class IngestPipeline:
         self.embedder = embedder
 
     def run(
-        self, sources: Iterable[str | Path], prune: bool = False, progress: Progress | None = None
+        self,
+        sources: Iterable[str | Path],
+        prune: bool = False,
+        progress: Progress | None = None,
+        fetched: Mapping[str, LoadedDocument] | None = None,
     ) -> IngestReport:
+        """fetched: URLs already downloaded with fetch_url (a server does that before it takes the
+        write lock, so a slow site holds up no other writer); other URLs are downloaded here."""
         report = IngestReport()
         self.store.recover()
         found, failed = expand_sources(sources)
@@ -118,7 +134,7 @@ class IngestPipeline:
         for index, source in enumerate(found):
             if progress and progress.on_source:
                 progress.on_source(source, index, len(found))
-            prepared = self._prepare(source, records, report)
+            prepared = self._prepare(source, records, report, fetched or {})
             if prepared is not None:
                 queue.append(prepared)
             if sum(len(p.passages) for p in queue) >= EMBED_BATCH_PASSAGES:
@@ -134,7 +150,11 @@ class IngestPipeline:
         return report
 
     def _prepare(
-        self, source: str, records: dict[str, DocumentRecord], report: IngestReport
+        self,
+        source: str,
+        records: dict[str, DocumentRecord],
+        report: IngestReport,
+        fetched: Mapping[str, LoadedDocument],
     ) -> PreparedDocument | None:
         """Load and chunk one source; None when it is unchanged or failed (noted in the report).
 
@@ -148,12 +168,7 @@ class IngestPipeline:
         previous = records.get(document_id)
         try:
             if is_url(source):
-                document = load_url(
-                    source,
-                    timeout=self.settings.url_timeout,
-                    max_bytes=self.settings.max_upload_bytes,
-                    allow_private=self.settings.allow_private_urls,
-                )
+                document = fetched.get(source) or fetch_url(self.settings, source)
             else:
                 path = Path(source)
                 # Cheap check first: identical bytes, chunked and embedded the way this

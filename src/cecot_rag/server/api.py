@@ -11,7 +11,9 @@ from starlette.datastructures import UploadFile
 
 from cecot_rag.assistant import validate_question
 from cecot_rag.models import Answer, DocumentInfo, IngestReport
-from cecot_rag.server.service import UPLOAD_SUFFIXES, ChatService, Rejected
+from cecot_rag.server.rejected import Rejected
+from cecot_rag.server.service import ChatService
+from cecot_rag.server.uploads import UPLOAD_SUFFIXES
 
 
 class ErrorMessage(BaseModel):
@@ -53,7 +55,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "File over the upload size limit",
         415: "Unsupported file type",
         422: "Invalid body, or a document that could not be ingested",
-        503: "The index is not ready yet, or the server is at its limit of concurrent questions",
+        503: "The index is not ready yet, or the server is at its limit of questions (page and REST)",
     }
     return {code: {"model": ErrorMessage, "description": descriptions[code]} for code in codes}
 
@@ -76,16 +78,16 @@ async def ask(body: AskRequest, service: Service) -> Answer:
     if body.generator is not None and body.generator not in service.assistant.generators():
         available = ", ".join(service.assistant.generators())
         raise Rejected(400, f"unknown generator {body.generator!r}; available: {available}")
-    service.require_ready()
-    # A bounded line, then a quick 503: better than a queue of requests that time out anyway.
-    if not await service.wait_for_ask_slot():
-        raise Rejected(503, f"the server is answering {service.max_concurrent_asks} questions; retry shortly")
+    service.readiness.require_ready()
+    # The budget the page shares: a bounded line, then a quick 503, better than requests that time out.
+    if not await service.asks.take():
+        raise Rejected(503, service.asks.busy)
     try:
         history = [t.model_dump() for t in body.history or []]
         answer = await run_in_threadpool(service.assistant.ask, question, history, body.top_k, body.generator)
-        return service.public_answer(answer)
+        return service.sources.answer(answer)
     finally:
-        service.end_ask()
+        service.asks.give_back()
 
 
 @router.get("/generators", response_model=Generators)
@@ -98,11 +100,8 @@ def generators(service: Service) -> Generators:
 @router.get("/documents", response_model=list[DocumentInfo], responses=_errors(503))
 def list_documents(service: Service) -> list[DocumentInfo]:
     """Every document in the index."""
-    service.require_ready()
-    return [
-        d.model_copy(update={"source": service.public_source(d.source)})
-        for d in service.assistant.documents()
-    ]
+    service.readiness.require_ready()
+    return service.sources.documents(service.assistant.documents())
 
 
 # The upload body is read by hand (multipart or JSON), so its schemas are added as named
@@ -141,7 +140,7 @@ _ADD_DOCUMENT_BODY = {
 )
 async def add_document(request: Request, service: Service) -> IngestReport:
     """Ingest an uploaded file (multipart field `file`) or a URL (JSON `{"url": ...}`)."""
-    service.require_ready()
+    service.readiness.require_ready()
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         return await _add_upload(request, service)
@@ -153,7 +152,7 @@ async def add_document(request: Request, service: Service) -> IngestReport:
             where = ".".join(str(p) for p in problem["loc"]) or "body"
             expected = '(expected {"url": "https://..."})'
             raise Rejected(422, f"{where}: {problem['msg']} {expected}") from None
-        return service.public_report(await run_in_threadpool(service.ingest_url, body.url))
+        return service.sources.report(await run_in_threadpool(service.urls.ingest, body.url))
     raise Rejected(
         415, "send multipart/form-data with a `file` field, or application/json with a `url` field"
     )
@@ -166,8 +165,8 @@ async def _add_upload(request: Request, service: ChatService) -> IngestReport:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Rejected(400, "the multipart body has no `file` field with a file in it")
-        _, report = await run_in_threadpool(service.add_upload, upload.filename or "", upload.file)
-        return service.public_report(report)
+        _, report = await run_in_threadpool(service.uploads.add, upload.filename or "", upload.file)
+        return service.sources.report(report)
     finally:
         await form.close()
 
@@ -175,6 +174,6 @@ async def _add_upload(request: Request, service: ChatService) -> IngestReport:
 @router.delete("/documents/{document_id}", response_model=Deleted, responses=_errors(404, 503))
 def delete_document(document_id: str, service: Service) -> Deleted:
     """Remove a document and all its passages from the index."""
-    service.require_ready()
+    service.readiness.require_ready()
     service.delete_document(document_id)
     return Deleted(deleted=document_id)

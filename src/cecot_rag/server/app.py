@@ -1,15 +1,14 @@
-"""`cecot-rag serve`: one FastAPI app with the chat page at /, the REST API, /healthz and /openapi.json."""
+"""The server as one FastAPI app: the chat page at /, the REST API, /healthz and /openapi.json.
+
+`cecot-rag serve` runs it (server.startup)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,12 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cecot_rag import __version__
 from cecot_rag.assistant import Assistant, DocumentNotFound, InvalidQuestion
-from cecot_rag.errors import EXIT_OK, UsageError
-from cecot_rag.ingest.pipeline import expand_sources
 from cecot_rag.locking import IndexBusy
 from cecot_rag.server.api import OPENAPI_COMPONENTS, router
-from cecot_rag.server.guards import (
-    BasicAuthMiddleware,
-    BodyLimit,
-    BodyTooLarge,
-    FileNotFoundAlike,
-    SameOriginGuard,
-    SecurityHeaders,
-    read_credentials_file,
-)
-from cecot_rag.server.service import ChatService, PageUploads, Rejected
+from cecot_rag.server.guards import BodyLimit, BodyTooLarge, SameOriginGuard, SecurityHeaders
+from cecot_rag.server.login import BasicAuthMiddleware
+from cecot_rag.server.rejected import Rejected
+from cecot_rag.server.service import ChatService
 from cecot_rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,16 +89,20 @@ def create_app(
     """
     assistant = assistant or Assistant(settings or Settings())
     service = ChatService(assistant, max_concurrent_asks=max_concurrent_asks)
+    running: list[Callable[[], AbstractAsyncContextManager[None]]] = []  # the page's, once mounted
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.start_preparing()
-        yield
+        service.readiness.start_preparing()
+        async with contextlib.AsyncExitStack() as stack:
+            for context in running:
+                await stack.enter_async_context(context())
+            yield
 
     app = FastAPI(
         title="cecot-rag",
         version=__version__,
-        summary="Answers about CECOT and security policy in Latin America, with checkable citations.",
+        summary=f"Answers about {service.settings.topic}, with checkable citations.",
         lifespan=lifespan,
         # Swagger UI and ReDoc load their scripts from a CDN (blank offline, and a third party in the
         # page); /openapi.json stays for clients and generators.
@@ -132,18 +127,18 @@ def create_app(
         The document count is told only to callers who could list the documents anyway: everyone
         without --auth, authenticated callers with it.
         """
-        if service.startup_error:
-            return JSONResponse(
-                Health(status="failed", detail=service.startup_error).model_dump(), status_code=503
-            )
-        if not service.ready.is_set():
+        readiness = service.readiness
+        if readiness.error:
+            return JSONResponse(Health(status="failed", detail=readiness.error).model_dump(), status_code=503)
+        if not readiness.ready.is_set():
             return JSONResponse(Health(status="starting").model_dump(), status_code=503)
         if auth is not None and not getattr(request.state, "authenticated", False):
             return Health(status="ok")
         return Health(status="ok", documents=len(assistant.documents()))
 
     # Added innermost first: headers on every answer, then origin, then credentials, then body caps.
-    app.add_middleware(FileNotFoundAlike)
+    if with_page:
+        _mount_page(app, service, running)
     app.add_middleware(BodyLimit, limit_for=body_limit_for(service.settings))
     if auth is not None:
         app.add_middleware(BasicAuthMiddleware, credentials=auth)
@@ -151,8 +146,6 @@ def create_app(
     if trusted_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts)
     app.add_middleware(SecurityHeaders)
-    if with_page:
-        _mount_page(app, service)
     return app
 
 
@@ -169,14 +162,19 @@ def _add_openapi_components(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _mount_page(app: FastAPI, service: ChatService) -> None:
+def _mount_page(
+    app: FastAPI, service: ChatService, running: list[Callable[[], AbstractAsyncContextManager[None]]]
+) -> None:
+    """The page at "/", its guards, and its temporary files' upkeep while the server runs."""
     import gradio as gr
     from gradio.utils import get_upload_folder
 
     from cecot_rag.server.assets import PAGE_CSS, PAGE_HEAD, PAGE_THEME
     from cecot_rag.server.page import ChatPage
+    from cecot_rag.server.page_guards import PagePaths, PlainPageErrors
 
-    blocks = ChatPage(service).build()
+    page = ChatPage(service)
+    blocks = page.build()
     # The page is mounted last: /api/v1, /healthz and /openapi.json above take precedence over "/".
     gr.mount_gradio_app(
         app,
@@ -185,7 +183,9 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
         footer_links=[],
         run_history=False,
         max_file_size=service.settings.max_upload_bytes,
-        show_error=True,
+        # Only our gr.Error sentences reach clients; any other exception's text (paths, the
+        # working directory) stays in the log.
+        show_error=False,
         ssr_mode=False,
         mcp_server=False,
         theme=PAGE_THEME,
@@ -195,7 +195,9 @@ def _mount_page(app: FastAPI, service: ChatService) -> None:
     # launch() sets has_launched; mounting does not, and without it Gradio skips its check that a
     # FileData path sent to an event was uploaded by a user (any server file could be ingested).
     blocks.has_launched = True
-    service.page_uploads = PageUploads(Path(get_upload_folder()), blocks.upload_file_set)
+    app.add_middleware(PlainPageErrors)
+    app.add_middleware(PagePaths, folder=Path(get_upload_folder()))
+    running.append(lambda: page.files.kept_tidy(service.settings.upload_expiry_minutes))
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -233,145 +235,4 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Logged in full for the operator; the client gets one line and no traceback.
         log.exception("unhandled error")
-        return message(500, f"internal error ({type(exc).__name__}); see the server log")
-
-
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """Where `cecot-rag serve` listens, USER:PASSWORD or a file holding it (None: the auth setting,
-    if any), and how much the server logs (`warning`: no access log; `info` adds one line per request)."""
-
-    host: str = "127.0.0.1"
-    port: int = 7860
-    auth: str | None = None
-    auth_file: Path | None = None
-    log_level: str = "warning"
-
-
-class _ConsoleFormatter(logging.Formatter):
-    """Startup progress as plain `cecot-rag: ...` lines; warnings and errors say what and where."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = super().format(record)
-        if record.name.startswith("cecot_rag") and record.levelno == logging.INFO:
-            return f"cecot-rag: {message}"
-        return f"{record.levelname} {record.name}: {message}"
-
-
-def setup_logging(level: str) -> None:
-    """The given level for every library (uvicorn's access log included); INFO at least for ours,
-    whose INFO lines are the few progress messages of startup (model export, ingestion)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ConsoleFormatter("%(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    logging.getLogger("cecot_rag").setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
-    # httpx logs every request at INFO, our own readiness probe included.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
-
-
-def _say(text: str) -> None:
-    print(f"cecot-rag: {text}", file=sys.stderr, flush=True)
-
-
-def _probe_url(host: str, port: int) -> str:
-    """Where this machine reaches the server: a wildcard address is probed on loopback."""
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-def report_startup(service: ChatService, options: ServeOptions, credentials: tuple[str, str] | None) -> None:
-    """Say what startup is doing, then one `ready: URL` line once the page itself answers.
-
-    Runs in a thread beside uvicorn: loading the model here first (the ONNX export on a machine's
-    first start) lets the line before it say why the wait is long; the startup ingestion, started by
-    the app, finds the model loaded and logs its counts.
-    """
-    import httpx
-
-    started = time.monotonic()
-    settings = service.settings
-    _say(f"index {settings.index_dir}, documents {settings.documents_dir}")
-    _say("loading the embedding model (a machine's first start also exports it to ONNX, once)")
-    backend = service.assistant.embedder.active_backend
-    _say(f"embedding model ready ({backend}) after {time.monotonic() - started:.0f} s")
-    if settings.generator != "extractive":
-        from cecot_rag.answer.generated import warm_up
-
-        _say(f"loading the language model for {settings.generator!r} answers (CECOT_RAG_GENERATOR)")
-        _say(warm_up(service.assistant.answerer, settings.generator))
-    if not service.ready.is_set():
-        count = len(expand_sources([settings.documents_dir])[0])
-        files = f"{count} file{'s' if count != 1 else ''}"
-        _say(f"preparing the index (an empty one first ingests the {files} in {settings.documents_dir})")
-    while not service.ready.wait(0.2):
-        if service.startup_error:
-            _say(f"the index could not be prepared ({service.startup_error}); /healthz says so")
-            return
-    url = _probe_url(options.host, options.port)
-    with httpx.Client(auth=credentials, timeout=10) as client:
-        while True:
-            try:
-                if client.get(url).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-    shown = f"http://{options.host}:{options.port}/"
-    _say(f"ready after {time.monotonic() - started:.0f} s: {shown} (API schema at {shown}openapi.json)")
-
-
-def serve(options: ServeOptions) -> int:
-    """The `serve` subcommand: claim the index, start the server, ingest an empty index meanwhile."""
-    import uvicorn
-
-    settings = Settings()
-    try:
-        raw_auth = options.auth or (
-            read_credentials_file(options.auth_file) if options.auth_file else settings.auth
-        )
-        credentials = parse_credentials(raw_auth) if raw_auth else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if options.log_level not in LOG_LEVELS:
-        raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
-    assistant = Assistant(settings)
-    assistant.claim_writer("cecot-rag serve")  # IndexBusy: the CLI says who holds the index, exit 1
-    if credentials is None and options.host not in LOOPBACK_HOSTS:
-        print(
-            f"cecot-rag: warning: serving on {options.host} without --auth; anyone who can reach it "
-            "can read, add and delete documents",
-            file=sys.stderr,
-        )
-    setup_logging(options.log_level)
-    loopback = options.host in LOOPBACK_HOSTS
-    app = create_app(
-        settings,
-        assistant=assistant,
-        auth=credentials,
-        trusted_hosts=list(LOOPBACK_HOSTS) if loopback else None,
-    )
-    reporter = threading.Thread(
-        target=report_startup,
-        args=(app.state.service, options, credentials),
-        name="cecot-rag-startup-report",
-        daemon=True,
-    )
-    reporter.start()
-    try:
-        uvicorn.run(
-            app,
-            host=options.host,
-            port=options.port,
-            log_level=options.log_level,
-            log_config=None,  # keep the handler set up above instead of uvicorn's own
-            timeout_graceful_shutdown=5,
-        )
-    finally:
-        assistant.release_writer()
-    return EXIT_OK
+        return message(500, "internal error; the server log says more")

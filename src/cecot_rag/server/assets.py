@@ -32,6 +32,13 @@ document.addEventListener("click", (event) => {
 """
 
 PAGE_CSS = """
+/* The chat's label and its clear button float over the top of the block: the messages scroll in
+   the space below them, never under them. */
+#chat .bubble-wrap { margin-top: 36px; height: calc(100% - 36px); }
+.evidence { font-size: 0.85em; text-decoration: underline dotted; cursor: help; }
+.evidence.strong { color: #15803d; }
+.evidence.enough { color: #a16207; }
+.evidence.weak { color: var(--body-text-color-subdued); }
 #sources-panel { max-height: 640px; overflow-y: auto; }
 .sources[hidden] { display: none !important; }
 .sources .sources-for { font-weight: 600; margin: 0 0 8px 0; }
@@ -41,11 +48,12 @@ PAGE_CSS = """
 .sources .cite-number { font-weight: 700; float: left; margin-right: 6px; }
 .sources .cite-meta { font-size: 0.85em; margin-bottom: 4px; color: var(--body-text-color-subdued);
   overflow-wrap: anywhere; }
-.sources .relevance { text-decoration: underline dotted; cursor: help; white-space: nowrap; }
+.sources .evidence-line { margin: 0 0 8px 0; }
+.sources .source-kind, .sources .language { white-space: nowrap; }
+.sources .source-kind.upload, .sources .source-kind.url { color: #b45309; font-weight: 600; }
 .sources .cite-text { font-size: 0.92em; line-height: 1.45; white-space: pre-wrap; }
 .sources .passage-heading { display: inline-block; font-size: 1.05em; margin: 2px 0; }
 .sources mark { background: #ffe58a; color: #222; padding: 0 2px; border-radius: 2px; }
-.sources .legend { font-size: 0.82em; color: var(--body-text-color-subdued); margin: 0 0 8px 0; }
 .sources .abstained, .sources .notice { border-left: 4px solid #d97706; padding: 6px 10px;
   margin-bottom: 10px; background: var(--background-fill-secondary); }
 .sources details summary { cursor: pointer; margin: 6px 0; }

@@ -1,5 +1,5 @@
-"""ASGI guards around the whole server: credentials with login backoff, same-origin writes,
-security headers, body caps.
+"""ASGI guards around the whole server: same-origin writes, security headers, body caps
+(credentials and login backoff are in server.login, the page's own answers in server.page_guards).
 
 They wrap the FastAPI app and the mounted Gradio page alike, so the page's /gradio_api/* routes
 get the same rules as the REST API.
@@ -7,19 +7,11 @@ get the same rules as the REST API.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import math
-import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -183,134 +175,3 @@ class BodyLimit:
                 raise
         if tripped and not started:
             await send_json(send, 413, f"the request body is larger than the limit of {limit} bytes")
-
-
-class LoginBackoff:
-    """Failed logins per client address: after `free` failures each further try waits longer.
-
-    The wait doubles per failure (1 s, 2 s, 4 s, ... up to `longest`); while it runs, that client
-    gets 429 whatever it sends, so guessing slows to a crawl while other clients are unaffected.
-    A success clears the client's record. At most `clients` addresses are remembered (oldest first out).
-    """
-
-    def __init__(self, free: int = 5, longest: float = 300.0, clients: int = 10_000) -> None:
-        self.free = free
-        self.longest = longest
-        self.clients = clients
-        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
-
-    def wait_for(self, client: str) -> float:
-        """Seconds this client must still wait before its next try counts (0: go ahead)."""
-        _, until = self._failures.get(client, (0, 0.0))
-        return max(0.0, until - time.monotonic())
-
-    def failed(self, client: str) -> None:
-        count, _ = self._failures.pop(client, (0, 0.0))
-        count += 1
-        delay = 0.0 if count < self.free else min(self.longest, 2.0 ** (count - self.free))
-        self._failures[client] = (count, time.monotonic() + delay)
-        while len(self._failures) > self.clients:
-            self._failures.popitem(last=False)
-
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
-
-    @staticmethod
-    def retry_after(seconds: float) -> str:
-        return str(max(1, math.ceil(seconds)))
-
-
-class FileNotFoundAlike:
-    """`/gradio_api/file=<path>` answers 404 for any file it will not serve.
-
-    Gradio answers 403 both for a path it refuses and for one that does not exist; one answer
-    for both keeps a deleted upload's URL a plain 404 and tells a prober nothing about which
-    server paths exist.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/gradio_api/file="):
-            await self.app(scope, receive, send)
-            return
-        replaced = False
-
-        async def as_not_found(message: Message) -> None:
-            nonlocal replaced
-            if message["type"] == "http.response.start" and message["status"] == 403:
-                replaced = True
-                await send_json(send, 404, "no such file")
-            elif not replaced:
-                await send(message)
-
-        await self.app(scope, receive, as_not_found)
-
-
-def read_credentials_file(path: Path) -> str:
-    """USER:PASSWORD from the first line of a file (so the password stays out of `ps`)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ValueError(f"--auth-file {path}: {exc.strerror or exc}") from None
-    return lines[0].strip() if lines else ""
-
-
-class BasicAuthMiddleware:
-    """HTTP Basic for everything the server serves (page, Gradio's endpoints, API), with backoff.
-
-    A client (by address) that keeps failing waits longer and longer between tries (LoginBackoff);
-    others are not slowed. Authenticated requests carry `authenticated` in the request state.
-    """
-
-    def __init__(
-        self, app: ASGIApp, credentials: tuple[str, str], backoff: LoginBackoff | None = None
-    ) -> None:
-        self.app = app
-        user, password = credentials
-        self.expected = f"{user}:{password}".encode()
-        self.backoff = backoff or LoginBackoff()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        header = dict(scope["headers"]).get(b"authorization", b"")
-        public = scope["path"] in PUBLIC_PATHS
-        client = (scope.get("client") or ("unknown", 0))[0]
-        if header and not public:
-            wait = self.backoff.wait_for(client)
-            if wait > 0 and scope["type"] == "http":
-                retry = LoginBackoff.retry_after(wait)
-                await send_json(send, 429, "too many failed logins; retry later", {"Retry-After": retry})
-                return
-        if header and self._authorised(header):
-            self.backoff.succeeded(client)
-            scope.setdefault("state", {})["authenticated"] = True
-            await self.app(scope, receive, send)
-            return
-        if public:
-            await self.app(scope, receive, send)
-            return
-        if header:
-            self.backoff.failed(client)
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        response = JSONResponse(
-            {"detail": "credentials required"},
-            status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="cecot-rag", charset="UTF-8"'},
-        )
-        await response(scope, receive, send)
-
-    def _authorised(self, header: bytes) -> bool:
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"basic":
-            return False
-        try:
-            given = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        return secrets.compare_digest(given, self.expected)

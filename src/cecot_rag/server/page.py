@@ -1,50 +1,60 @@
-"""The Gradio chat page: streaming answers, per-answer sources, documents, feedback and export.
+"""The Gradio chat page: streaming answers, per-answer sources, feedback and export (the Documents
+tab is server.page_documents).
 
 All per-user state lives in gr.State (one copy per browser session); the handlers call the same
-ChatService and Assistant as the REST API. Answers are shown as escaped Markdown (only our own
-[n] links survive) and sources as escaped HTML, so a document can never inject markup.
+ChatService and Assistant as the REST API, and a question takes a slot of the same ask budget.
+Answers are shown as escaped Markdown (only our own [n] links survive) and sources as escaped
+HTML, so a document can never inject markup.
 Every event has a fixed API name (`ask`, `upload`, ...), so `gradio_client` callers do not depend
 on names Gradio would derive from the order of registration.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from cecot_rag.answer.local_model import LOCAL_MODEL
 from cecot_rag.assistant import InvalidQuestion, validate_question
 from cecot_rag.errors import GeneratorUnavailable
 from cecot_rag.evaluation.ui import build_evaluation_tab
-from cecot_rag.ingest.pipeline import Progress
 from cecot_rag.models import Answer
-from cecot_rag.server.render import (
-    answer_markdown,
-    conversation_markdown,
-    conversation_sources_html,
-    documents_html,
-    escape_markdown,
-)
-from cecot_rag.server.service import UPLOAD_SUFFIXES, ChatService, Rejected
+from cecot_rag.server.page_documents import DocumentsTab
+from cecot_rag.server.page_files import PageFiles
+from cecot_rag.server.rejected import Rejected
+from cecot_rag.server.render import answer_markdown, conversation_sources_html, escape_markdown, evidence_html
+from cecot_rag.server.service import ChatService
 from cecot_rag.settings import Settings
 
-EXAMPLE_QUESTIONS = (
-    "How many inmates can CECOT hold?",
-    "What are the conditions for inmates inside CECOT?",
-    "Which Latin American leaders want to copy Bukele's model?",
-)
 QUOTED = "extractive"
-# Gradio hands each call its own tracker when a parameter defaults to a Progress instance.
-_PROGRESS = gr.Progress()
+T = TypeVar("T")
 
 
 def new_session() -> dict[str, Any]:
-    """One browser session's conversation: turns for follow-ups, answers for feedback and export."""
-    return {"turns": [], "answers": []}
+    """One browser session's conversation: turns for follow-ups, answers for feedback and export,
+    and which chat message shows which answer (a refused question's reply shows none)."""
+    return {"turns": [], "answers": [], "replies": {}}
+
+
+async def in_threads(updates: Iterator[T]) -> AsyncIterator[T]:
+    """A blocking generator's items, each computed in a worker thread: the event loop stays free."""
+    done = object()
+    try:
+        while (item := await anyio.to_thread.run_sync(next, updates, done)) is not done:
+            yield item  # type: ignore[misc]
+    finally:
+        updates.close()
+
+
+def refused(messages: list[dict[str, Any]], sentence: str) -> tuple[Any, ...]:
+    """A refused question's only change to the page: the reason, as an ordinary reply."""
+    reply = {"role": "assistant", "content": escape_markdown(sentence)}
+    return [*messages, reply], gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
 
 def generator_label(name: str, settings: Settings) -> str:
@@ -59,41 +69,23 @@ def generator_label(name: str, settings: Settings) -> str:
     return f"Written by {model or name}"
 
 
-def ingest_progress(tracker: Callable[..., Any], label: str) -> Progress:
-    """Ingestion progress for the page: documents as a bar, passages embedded as a running total."""
-    embedded = 0
-
-    def on_source(source: str, index: int, total: int) -> None:
-        tracker((index, total), desc=f"Ingesting {label}", unit="documents")
-
-    def on_passages(count: int) -> None:  # the pipeline reports increments
-        nonlocal embedded
-        embedded += count
-        tracker(None, desc=f"Ingesting {label}: {embedded} passages embedded")
-
-    return Progress(on_source=on_source, on_passages=on_passages)
-
-
-def export_file(answers: Sequence[Answer]) -> str:
-    """The conversation as a Markdown file (Gradio serves a copy of it for the download button)."""
-    folder = Path(tempfile.mkdtemp(prefix="cecot-rag-export-"))
-    path = folder / "cecot-rag-conversation.md"
-    path.write_text(conversation_markdown(answers), encoding="utf-8")
-    return str(path)
-
-
 class ChatPage:
     """The page: build() lays out the tabs and wires each event once; the handlers are methods."""
 
     def __init__(self, service: ChatService) -> None:
         self.service = service
         self.assistant = service.assistant
+        self.files = PageFiles(Path(get_upload_folder()))  # the upload route's files, and exports
+        self.documents = DocumentsTab(service, self.files)
+        self.examples = list(service.settings.example_questions)
 
     def build(self) -> gr.Blocks:
-        with gr.Blocks(title="cecot-rag: CECOT and security policy in Latin America") as page:
+        topic = self.service.settings.topic
+        with gr.Blocks(title=f"cecot-rag: {topic}") as page:
+            self.files.received = page.upload_file_set  # filled by Gradio's upload route
             session = gr.State(new_session())
             gr.Markdown(
-                "## CECOT and security policy in Latin America\n"
+                f"## {escape_markdown(topic)}\n"
                 "Every answer quotes the documents verbatim. Click a [n] to see the passage it comes "
                 "from, with the quoted sentence highlighted."
             )
@@ -101,12 +93,12 @@ class ChatPage:
                 with gr.Tab("Chat", id="chat"):
                     answer_switch = self._chat_tab(session)
                 with gr.Tab("Documents", id="documents") as documents_tab:
-                    listing = self._documents_tab()
+                    listing = self.documents.build()
                 with gr.Tab("Evaluation", id="evaluation"):
                     build_evaluation_tab(self.assistant)
             gr.on(
                 [documents_tab.select, page.load],
-                self.list_documents,
+                self.documents.list_documents,
                 None,
                 listing,
                 api_name="list_documents",
@@ -114,7 +106,8 @@ class ChatPage:
             # Every page load lists the generators available now, as REST /generators does: one
             # that becomes available while the server runs appears without a restart.
             page.load(lambda: gr.update(**self.answer_switch()), None, answer_switch, api_name=False)
-        # Two answers at a time on a small CPU; beyond 64 waiting, Gradio tells users the queue is full.
+        # For the page's other events (listing, export, evaluation...); questions are limited by the
+        # ask budget shared with REST instead (the ask event has no limit of its own).
         page.queue(default_concurrency_limit=2, max_size=64)
         return page
 
@@ -132,17 +125,19 @@ class ChatPage:
                     latex_delimiters=[],
                     allow_file_downloads=False,
                     feedback_options=("Like", "Dislike"),
+                    # A refused question's reply is a bubble of its own, not part of the answer above.
+                    group_consecutive_messages=False,
                     buttons=["copy"],
                 )
-                with gr.Row(visible=True) as examples_row:
+                with gr.Row(visible=bool(self.examples)) as examples_row:
                     example_buttons = [
-                        gr.Button(q, size="sm", elem_classes=["example-question"]) for q in EXAMPLE_QUESTIONS
+                        gr.Button(q, size="sm", elem_classes=["example-question"]) for q in self.examples
                     ]
-                # No max_length: the browser would cut a long question silently; respond refuses it.
+                # No max_length: the browser would cut a long question silently; ask() refuses it.
                 with gr.Row():
                     question = gr.Textbox(
                         elem_id="question",
-                        placeholder="Ask about CECOT, Bukele's security policy, the region…",
+                        placeholder=f"Ask about {self.service.settings.topic}…",
                         show_label=False,
                         lines=1,
                         max_lines=4,
@@ -155,17 +150,20 @@ class ChatPage:
                     export_button = gr.DownloadButton(
                         "Export as Markdown", size="sm", elem_id="export", interactive=False
                     )
+                    self.files.served_exports = export_button.temp_files  # Gradio's served copies
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(conversation_sources_html([]), elem_id="sources-panel", js_on_load=None)
 
-        # One listener for typing, the Ask button and the example buttons: one `ask` endpoint.
+        # One listener for typing, the Ask button and the example buttons: one `ask` endpoint. No
+        # concurrency limit of Gradio's own: the ask budget (page and REST together) is the limit.
         gr.on(
             [question.submit, ask_button.click, *(button.click for button in example_buttons)],
-            self.respond,
+            self.ask,
             [question, chatbot, session, generator],
             [chatbot, sources, question, session, examples_row, export_button],
             api_name="ask",
+            concurrency_limit=None,
         )
         cleared = [chatbot, sources, question, session, examples_row, export_button]
         # The chatbot's own trash icon resets the session too.
@@ -183,29 +181,51 @@ class ChatPage:
             "visible": any(name != QUOTED for name in generators),
         }
 
-    def respond(
+    async def ask(
         self,
         text: str,
         messages: list[dict[str, Any]],
         state: dict[str, Any],
         chosen: str | None,
         event: gr.EventData,
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """The ask event: the question is checked, then waits for a slot of the ask budget it shares
+        with REST, then respond() answers it in worker threads.
+
+        A question refused (too long, invalid, the index not ready, the budget full) gets the
+        refusal's sentence as an ordinary reply; nothing else on the page changes, the textbox
+        keeps what was typed, and the invalid text itself (a lone surrogate, say) is never sent back.
+        """
+        target = event.target
+        if isinstance(target, gr.Button) and target.value in self.examples:
+            text = target.value  # an example button asks its own question
+        try:
+            asked = validate_question(text, self.service.settings.max_question_chars)
+            self.service.readiness.require_ready()
+        except InvalidQuestion as exc:
+            yield refused(messages, str(exc))
+            return
+        except Rejected as exc:
+            yield refused(messages, exc.message)
+            return
+        asks = self.service.asks
+        if not await asks.take():
+            yield refused(messages, asks.busy)
+            return
+        try:
+            async for update in in_threads(self.respond(asked, messages, state, chosen)):
+                yield update
+        finally:
+            asks.give_back()
+
+    def respond(
+        self, asked: str, messages: list[dict[str, Any]], state: dict[str, Any], chosen: str | None
     ) -> Iterator[tuple[Any, ...]]:
         """Stream an answer into the chat; the last update carries its sources and the new session.
 
         With a language model chosen, the quoted answer and its sources come first, then the written
         answer streams in its place (its sentences arrive only once verified against the passages).
         """
-        target = event.target
-        if isinstance(target, gr.Button) and target.value in EXAMPLE_QUESTIONS:
-            text = target.value  # an example button asks its own question
-        try:
-            asked = validate_question(text, self.service.settings.max_question_chars)
-            self.service.require_ready()
-        except (InvalidQuestion, Rejected) as exc:
-            # An error, not a warning and an unchanged chat: API callers (gradio_client) see it fail,
-            # and the invalid text (a lone surrogate, say) is never sent back to the browser.
-            raise gr.Error(str(exc)) from None
         turn = len(state["answers"]) + 1
         earlier: list[Answer] = state["answers"]
         messages = [*messages, {"role": "user", "content": escape_markdown(asked)}]
@@ -220,11 +240,12 @@ class ChatPage:
                 raise GeneratorUnavailable(f"{label} is not available now; choose another answer")
             # One answer path for both answers: the written one has the quoted one's decision.
             found = self.assistant.prepare(asked, state["turns"], None, generator)
-        except GeneratorUnavailable as exc:
-            raise gr.Error(str(exc)) from None
+        except GeneratorUnavailable as exc:  # an ordinary reply, the question kept in the textbox
+            yield (*refused(messages[:-1], str(exc))[:2], asked, state, gr.skip(), gr.skip())
+            return
         writing = f"\n\n*{label}: writing…*" if generator != QUOTED else ""
         if writing and found.answered:  # the quoted answer and its sources at once
-            quoted = self.assistant.answerer(QUOTED).answer(found)
+            quoted = self.service.sources.answer(self.assistant.answerer(QUOTED).answer(found))
             shown = answer_markdown(quoted.text, quoted.citations, turn) + writing
             sources = conversation_sources_html([*earlier, quoted])
             yield (
@@ -248,6 +269,7 @@ class ChatPage:
             gr.Warning("The answer was interrupted; please ask again.")
             yield messages, gr.skip(), asked, state, gr.skip(), gr.skip()
             return
+        final = self.service.sources.answer(final)  # sources without server folders, with their kind
         state = {
             "turns": [
                 *state["turns"],
@@ -255,145 +277,37 @@ class ChatPage:
                 {"role": "assistant", "content": final.text},
             ],
             "answers": [*earlier, final],
+            "replies": {**state["replies"], len(messages): len(earlier)},  # the reply's message index
         }
         reply = answer_markdown(final.text, final.citations, turn)
         if final.notice and generator != QUOTED:  # why the written answer is not (all) there, in view
             reply += f"\n\n*Note: {escape_markdown(final.notice)}*"
+        if final.decision is not None:  # the evidence in words, its numbers on hover
+            reply += "\n\n" + evidence_html(final.decision)
         messages = [*messages, {"role": "assistant", "content": reply}]
-        download = gr.update(value=export_file(state["answers"]), interactive=True)
-        yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
+        # The export file goes as soon as Gradio has copied it to serve it (at the generator's next step).
+        with self.files.export(state["answers"]) as exported:
+            download = gr.update(value=exported, interactive=True)
+            yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
 
     def clear(self) -> tuple[Any, ...]:
         no_file = gr.update(value=None, interactive=False)
-        return [], conversation_sources_html([]), "", new_session(), gr.update(visible=True), no_file
+        examples = gr.update(visible=bool(self.examples))
+        return [], conversation_sources_html([]), "", new_session(), examples, no_file
 
-    def export(self, state: dict[str, Any]) -> Any:
+    def export(self, state: dict[str, Any]) -> Iterator[Any]:
         """The button downloads the file it holds (refreshed after every answer); this refreshes it."""
         if not state["answers"]:
             gr.Info("Nothing to export yet: ask a question first.")
-            return gr.update(value=None, interactive=False)
-        return gr.update(value=export_file(state["answers"]), interactive=True)
+            yield gr.update(value=None, interactive=False)
+            return
+        with self.files.export(state["answers"]) as exported:
+            yield gr.update(value=exported, interactive=True)
 
     def feedback(self, state: dict[str, Any], like: gr.LikeData) -> None:
         index = like.index if isinstance(like.index, int) else like.index[0]
-        number = index // 2  # messages alternate question, answer
-        if like.liked not in (True, False) or not 0 <= number < len(state["answers"]):
+        number = state["replies"].get(index)  # None: a question, or a refused question's reply
+        if like.liked not in (True, False) or number is None:
             return
-        self.service.record_feedback(state["answers"][number], "up" if like.liked else "down")
+        self.service.feedback.record(state["answers"][number], "up" if like.liked else "down")
         gr.Info("Thanks: your rating was recorded.")
-
-    # -- documents -----------------------------------------------------------------------------
-    def _documents_tab(self) -> list[gr.components.Component]:
-        """The tab's components and events; returns the listing outputs (table, delete choice)."""
-        documents_table = gr.HTML(documents_html([]), elem_id="documents", js_on_load=None)
-        documents_status = gr.Markdown("", elem_id="documents-status")
-        with gr.Row():
-            upload_button = gr.UploadButton(
-                "Upload files (" + " ".join(UPLOAD_SUFFIXES) + ")",
-                file_count="multiple",
-                file_types=list(UPLOAD_SUFFIXES),
-                elem_id="upload",
-            )
-        with gr.Row():
-            url_box = gr.Textbox(label="Add a web page or PDF by URL", scale=4, elem_id="url")
-            add_url_button = gr.Button("Add URL", scale=1, elem_id="add-url")
-        with gr.Row():
-            delete_choice = gr.Dropdown(
-                label="Document to delete", choices=[], scale=4, elem_id="delete-choice"
-            )
-            delete_button = gr.Button("Delete…", variant="stop", scale=1, elem_id="delete")
-        # Deleting cannot be undone: the Delete button only asks; this row does it.
-        with gr.Row(visible=False, elem_id="delete-confirm") as confirm_row:
-            confirm_text = gr.Markdown("", elem_id="delete-question")
-            confirm_button = gr.Button("Yes, delete it", variant="stop", elem_id="confirm-delete")
-            cancel_button = gr.Button("Cancel", elem_id="cancel-delete")
-
-        listing = [documents_table, delete_choice]
-        upload_button.upload(
-            self.add_files,
-            upload_button,
-            [documents_status, *listing],
-            concurrency_limit=1,
-            api_name="upload",
-            # add_files checks types and origins itself, so a refused file's copy is removed too.
-            preprocess=False,
-        )
-        gr.on(
-            [add_url_button.click, url_box.submit],
-            self.add_url,
-            url_box,
-            [documents_status, url_box, *listing],
-            concurrency_limit=1,
-            api_name="add_url",
-        )
-        delete_button.click(
-            self.ask_to_delete, delete_choice, [confirm_row, confirm_text, documents_status], api_name=False
-        )
-        cancel_button.click(lambda: gr.update(visible=False), None, confirm_row, api_name=False)
-        confirm_button.click(lambda: gr.update(visible=False), None, confirm_row, api_name=False).then(
-            self.delete_document,
-            delete_choice,
-            [documents_status, *listing],
-            concurrency_limit=1,
-            api_name="delete_document",
-        )
-        return listing
-
-    def list_documents(self) -> tuple[Any, Any]:
-        documents = self.assistant.documents() if self.service.ready.is_set() else []
-        choices = [(f"{d.title} ({d.document_id})", d.document_id) for d in documents]
-        return documents_html(documents), gr.update(choices=choices, value=None)
-
-    def ask_to_delete(self, document_id: str | None) -> tuple[Any, ...]:
-        """Show the confirmation row naming the document and its passages (nothing is deleted yet)."""
-        chosen = next((d for d in self.assistant.documents() if d.document_id == document_id), None)
-        if chosen is None:
-            return gr.update(visible=False), "", "Choose a document to delete first."
-        passages = f"{chosen.passages} passage{'s' if chosen.passages != 1 else ''}"
-        question = (
-            f"Delete **{escape_markdown(chosen.title)}** and its {passages} from the index? "
-            "This cannot be undone."
-        )
-        return gr.update(visible=True), question, ""
-
-    def add_files(
-        self, files: list[dict[str, Any]] | None, tracker: gr.Progress = _PROGRESS
-    ) -> tuple[Any, ...]:
-        """Ingest uploaded files (raw FileData: the upload event skips Gradio's preprocessing)."""
-        lines = []
-        for file in files or []:
-            file = file if isinstance(file, dict) else {}  # anything else is refused as "not uploaded"
-            temporary = str(file.get("path") or "")
-            name = str(file.get("orig_name") or Path(temporary).name)
-            try:
-                self.service.require_ready()
-                with open(self.service.page_upload(temporary), "rb") as upload:
-                    saved, report = self.service.add_upload(name, upload, ingest_progress(tracker, name))
-                lines.append(f"**{escape_markdown(saved)}**: {report.summary()}")
-            except Rejected as exc:
-                lines.append(f"**{escape_markdown(name)}** was not added: {escape_markdown(exc.message)}")
-            finally:
-                # Gradio's copy goes whether or not the file was added: the uploads folder keeps the
-                # only copy, so deleting the document deletes every copy.
-                self.service.discard_page_upload(temporary)
-        return "\n\n".join(lines), *self.list_documents()
-
-    def add_url(self, url: str, tracker: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
-        try:
-            self.service.require_ready()
-            report = self.service.ingest_url(url, ingest_progress(tracker, url.strip()[:80]))
-            status = f"**{escape_markdown(url.strip())}**: {report.summary()}"
-            url = ""
-        except Rejected as exc:
-            status = f"Not added: {escape_markdown(exc.message)}"
-        return status, url, *self.list_documents()
-
-    def delete_document(self, document_id: str | None) -> tuple[Any, ...]:
-        if not document_id:
-            return "Choose a document to delete first.", *self.list_documents()
-        try:
-            self.service.delete_document(document_id)
-            status = f"Deleted {escape_markdown(document_id)}."
-        except KeyError as exc:  # DocumentNotFound: someone else deleted it meanwhile
-            status = escape_markdown(str(exc))
-        return status, *self.list_documents()

@@ -4,7 +4,7 @@ Pure functions from an Answer to Markdown or HTML, so the page never re-parses a
 escaping can be tested without a browser. Nothing a document says can become markup, a link or an
 image: HTML is escaped, Markdown punctuation is backslash-escaped, only our own [n] links remain.
 Each answer of a conversation has its own numbered anchors (`source-<answer>-<n>`), so an [n] in an
-old answer still opens that answer's passage.
+old answer still opens that answer's passage. Sources arrive as clients see them (server.sources).
 """
 
 from __future__ import annotations
@@ -14,22 +14,33 @@ import re
 import string
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlparse
 
-from cecot_rag.models import Answer, Citation, DocumentInfo, Passage
+from cecot_rag.language import ENGLISH, SPANISH, detect_language
+from cecot_rag.models import Answer, Citation, Decision, DocumentInfo, Passage
 
 _MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
+# An exported file shows [n] plainly, except before "(" or ":" (a link, or a link definition).
+_EXPORTED_MARKER = re.compile(r"\\\[(\d{1,3})\\\](?![(:])")
 _MARKDOWN_SPECIAL = frozenset(string.punctuation)
 # Enough for a file people read raw: no tag, link, image, emphasis, heading or table can form.
 _MARKDOWN_STRUCTURAL = frozenset("\\`*_[]<>!#|~$&")
 # Markdown syntax a passage may carry from its source file: shown as structure, never as raw marks.
 _HEADING = re.compile(r"^(#{1,6})[ \t]+", re.MULTILINE)
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-RELEVANCE_LEGEND = (
-    "Relevance is the cosine similarity between the question and the passage: 1 means the same "
-    "meaning, 0 unrelated. Passages are listed from the most to the least relevant."
-)
+# Next to every quote: whose document it is. An upload is anyone's text, so it says so.
+SOURCE_KINDS = {
+    "upload": "uploaded by a user",
+    "document": "bundled document",
+    "url": "web page added by URL",
+}
+LANGUAGE_NAMES = {ENGLISH: "English", SPANISH: "Spanish"}
+# Decision.strength in words; the score and threshold go in the hover text.
+EVIDENCE_WORDS = {
+    "strong": "Evidence: strong",
+    "enough": "Evidence: enough",
+    "weak": "Evidence: weak (no answer)",
+}
 
 
 def escape_markdown(text: str, *, readable: bool = False) -> str:
@@ -65,19 +76,40 @@ def answer_markdown(text: str, citations: Sequence[Citation] = (), turn: int | N
     return _MARKER.sub(link, escape_markdown(text))
 
 
-def source_label(source: str) -> str:
-    """A file's name, or the URL as given (shown as text, never fetched)."""
-    if urlparse(source).scheme in ("http", "https"):
-        return source
-    return Path(source).name or source
+def evidence_hover(decision: Decision) -> str:
+    """The numbers behind the words: the best sentence's score and the threshold it had to reach."""
+    return (
+        f"evidence score {decision.score:.2f}; an answer needs {decision.threshold:.2f} "
+        f"({decision.scorer or decision.stage}). Strong: 0.50 or more, the quoted sentence is more "
+        "likely an answer than not."
+    )
+
+
+def evidence_html(decision: Decision | None) -> str:
+    """The answer's evidence in words, the numbers on hover; nothing for an answer without a decision."""
+    if decision is None:
+        return ""
+    strength = decision.strength
+    return (
+        f'<span class="evidence {strength}" title="{escape_html(evidence_hover(decision))}">'
+        f"{EVIDENCE_WORDS[strength]}</span>"
+    )
 
 
 def relevance(passage: Passage) -> float:
+    """The order of passages not cited: cosine similarity to the question (fused score without it).
+    Not shown: it is not calibrated, and a right passage may score 0.2."""
     return passage.similarity if passage.similarity is not None else passage.score
 
 
+def passage_language(passage: Passage) -> str | None:
+    """The language a passage is written in, by its own text (a document may mix languages)."""
+    language = detect_language(passage.text)
+    return LANGUAGE_NAMES.get(language) if language else None
+
+
 def _source_html(source: str) -> str:
-    label = escape_html(source_label(source))
+    label = escape_html(source)
     if urlparse(source).scheme in ("http", "https"):
         # A plain link the user may follow; rel keeps the referrer and opener out of it.
         attributes = 'target="_blank" rel="noopener noreferrer nofollow"'
@@ -87,10 +119,13 @@ def _source_html(source: str) -> str:
 
 def _meta_html(passage: Passage) -> str:
     page = f" · page {passage.page}" if passage.page else ""
+    kind = passage.source_kind
+    label = f' · <span class="source-kind {kind}">{SOURCE_KINDS[kind]}</span>' if kind else ""
+    language = passage_language(passage)
+    written = f' · <span class="language">{language}</span>' if language else ""
     return (
         f'<div class="cite-meta"><strong>{escape_html(passage.title)}</strong>{page}'
-        f' · {_source_html(passage.source)} · <span class="relevance" title="{RELEVANCE_LEGEND}">'
-        f"relevance {relevance(passage):.2f}</span></div>"
+        f" · {_source_html(passage.source)}{label}{written}</div>"
     )
 
 
@@ -165,6 +200,8 @@ def sources_html(answer: Answer | None, turn: int | None = None, *, shown: bool 
     if turn is not None:
         question = escape_html(answer.question[:160])
         parts.append(f'<div class="sources-for">Sources of answer {turn}: “{question}”</div>')
+    if answer.decision is not None:
+        parts.append(f'<div class="evidence-line">{evidence_html(answer.decision)}</div>')
     if answer.notice:
         parts.append(f'<div class="notice">Note: {escape_html(answer.notice)}</div>')
     if not answer.answered:
@@ -190,9 +227,8 @@ def sources_html(answer: Answer | None, turn: int | None = None, *, shown: bool 
             for p in others
         )
         opened = " open" if not answer.answered else ""
-        summary = f"<summary>{heading} ({len(others)}), most relevant first</summary>"
-        legend = f'<div class="legend">{RELEVANCE_LEGEND}</div>'
-        parts.append(f'<details class="uncited"{opened}>{summary}{legend}{rows}</details>')
+        summary = f"<summary>{heading} ({len(others)}), closest to the question first</summary>"
+        parts.append(f'<details class="uncited"{opened}>{summary}{rows}</details>')
     if not answer.citations and not others:
         parts.append('<div class="sources-empty">No passages were retrieved.</div>')
     attributes = "" if turn is None else f' data-answer="{turn}"'
@@ -215,9 +251,12 @@ def conversation_markdown(answers: Sequence[Answer]) -> str:
         lines += [
             f"## {escape_markdown(answer.question, readable=True)}",
             "",
-            escape_markdown(answer.text, readable=True),
+            _EXPORTED_MARKER.sub(r"[\1]", escape_markdown(answer.text, readable=True)),
             "",
         ]
+        if answer.decision is not None:
+            decision = answer.decision
+            lines += [f"*{EVIDENCE_WORDS[decision.strength]} ({evidence_hover(decision)})*", ""]
         if answer.notice:
             lines += [f"*Note: {escape_markdown(answer.notice, readable=True)}*", ""]
         if answer.citations:
@@ -225,9 +264,10 @@ def conversation_markdown(answers: Sequence[Answer]) -> str:
             for citation in answer.citations:
                 passage = citation.passage
                 page = f", page {passage.page}" if passage.page else ""
+                kind = f", {SOURCE_KINDS[passage.source_kind]}" if passage.source_kind else ""
                 lines.append(
-                    f"- \\[{citation.number}\\] {escape_markdown(passage.title, readable=True)}{page} "
-                    f"({escape_markdown(source_label(passage.source), readable=True)}): "
+                    f"- [{citation.number}] {escape_markdown(passage.title, readable=True)}{page} "
+                    f"({escape_markdown(passage.source, readable=True)}{kind}): "
                     f"“{escape_markdown(citation.quote, readable=True)}”"
                 )
             lines.append("")
@@ -256,7 +296,7 @@ def documents_html(documents: Sequence[DocumentInfo]) -> str:
     )
     rows = "".join(
         f'<tr><td class="doc-title">{escape_html(d.title)}</td>'
-        f'<td class="doc-source">{escape_html(source_label(d.source))}</td>'
+        f'<td class="doc-source">{escape_html(d.source)}</td>'
         f'<td class="doc-passages">{d.passages}</td>'
         f'<td class="doc-time" title="{escape_html(d.ingested_at)}">'
         f"{escape_html(readable_time(d.ingested_at))}</td>"
