@@ -20,6 +20,7 @@ import os
 import random
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,9 @@ def main() -> None:
         if args.corpus_from_set:
             corpus = Path(folder) / "corpus"
             write_set_corpus(eval_set, corpus)
-        with temporary_assistant(Settings(), corpus) as assistant:
+        # No pause after a failure: every question is put to the model, so a deadline costs one
+        # answer here, not the next 30 s of answers (the pause is a serving policy, measured apart).
+        with temporary_assistant(Settings(llm_retry_after=0), corpus) as assistant, _LoadSampler() as load:
             assistant.ingest([corpus])
             load_before = os.getloadavg()
             quoted = run_set(assistant, asked, generator="extractive")
@@ -72,7 +75,7 @@ def main() -> None:
     print(
         f"{eval_set.name}: {len(cases)} of {len(eval_set.cases)} cases (seed {args.seed}), "
         f"{sum(c.answerable for c in cases)} answerable; load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after; warm-up {warm_s:.0f} s"
+        f"{load_after[0]:.1f} after, {load.summary()} while it ran; warm-up {warm_s:.0f} s"
     )
     print(f"\n| | extractive | {args.generator} |\n|---|---|---|")
     for name in METRICS:
@@ -101,6 +104,33 @@ def main() -> None:
                 f"{case.question}\n  expected: {case.expected_facts}\n  quoted: {extractive[case.id].answer}"
                 f"\n  written: {case.answer}"
             )
+
+
+class _LoadSampler:
+    """The 1-minute load average every 10 s while the run lasts, in a thread."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(10):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> _LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "not sampled"
+        low, high = min(self.samples), max(self.samples)
+        return f"median {statistics.median(self.samples):.1f} (min {low:.1f}, max {high:.1f})"
 
 
 @dataclasses.dataclass

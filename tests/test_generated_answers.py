@@ -140,6 +140,7 @@ ECHOES = {
     "the system prompt's format": ("Write 1 to 3 short sentences [1]", "instructions"),
     "a worked example": ("Building the bridge cost 12 million dollars [1]", "instructions"),
     "the question": ("How many inmates can CECOT hold [1]", "only restates the question"),
+    "the question reworded": ("So CECOT holds many inmates [1]", "only restates the question"),
     "the title": (f"{TITLE[:-1]} [1]", "only restates a title or heading"),
     "a heading": ("Exporting the model [1]", "only restates a title or heading"),
 }

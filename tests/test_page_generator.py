@@ -51,10 +51,18 @@ def model() -> ScriptedLLM:
 
 
 @pytest.fixture
-def served(bundled_assistant: Assistant, model: ScriptedLLM) -> Iterator[str]:
+def llm_timeout() -> float:
+    """The deadline of a written answer: longer than any test holds the model, so a slow machine
+    never hits it; the deadline test parametrizes a short one and holds the model past it."""
+    return 600
+
+
+@pytest.fixture
+def served(bundled_assistant: Assistant, model: ScriptedLLM, llm_timeout: float) -> Iterator[str]:
     """A server on the bundled index whose default generator is the scripted model, with a pause of
-    ten minutes after a failure and a 5 s deadline (the scripted model answers at once)."""
-    settings = bundled_assistant.settings.model_copy(update={"llm_retry_after": 600, "llm_timeout": 5})
+    ten minutes after a failure and the llm_timeout deadline."""
+    update = {"llm_retry_after": 600, "llm_timeout": llm_timeout}
+    settings = bundled_assistant.settings.model_copy(update=update)
     with inprocess_server(Assistant(settings, llm=model)) as base_url:
         yield base_url
 
@@ -124,6 +132,7 @@ def test_a_question_the_documents_do_not_answer_is_not_given_to_the_model(
     assert model.prompts == []
 
 
+@pytest.mark.parametrize("llm_timeout", [5])
 def test_after_a_deadline_the_next_question_says_the_model_is_paused(page: Page, model: ScriptedLLM) -> None:
     release = model.hold_after(0)  # the model writes nothing before the deadline
     try:
@@ -158,7 +167,7 @@ def test_the_switch_lists_a_generator_that_becomes_available_without_a_restart(
             assert listed == ["extractive", *(["local"] if local_model_installed() else [])]
             switch = page.locator("#generator")
             if "local" in listed:  # listed from the start when REST lists it
-                expect(switch).to_contain_text(f"Written by {LOCAL_MODEL}")
+                expect(switch).to_contain_text(f"Written by {LOCAL_MODEL}", timeout=WAIT_MS)
             else:
                 expect(switch).to_be_hidden()
             expect(switch).not_to_contain_text("Written by llama-index")
@@ -166,10 +175,17 @@ def test_the_switch_lists_a_generator_that_becomes_available_without_a_restart(
             LlamaIndexSettings.llm = ScriptedLLM(text=WRITTEN)  # e.g. set by the application embedding us
             assert "llama-index" in httpx.get(f"{base_url}/api/v1/generators").json()["generators"]
             page.reload()
-            expect(switch).to_be_visible()
+            expect(switch).to_be_visible(timeout=WAIT_MS)
             switch.get_by_text("Written by llama-index").click()
             answer = ask(page)
             expect(answer).to_contain_text("CECOT can hold 40,000 inmates. [1]", timeout=WAIT_MS)
             expect(answer).not_to_contain_text("writing…", timeout=WAIT_MS)
+
+            LlamaIndexSettings._llm = None  # gone again while the page still offers it
+            refused = ask(page)
+            expect(refused).to_have_text(
+                "Written by llama-index is not available now; choose another answer", timeout=WAIT_MS
+            )
+            expect(page.locator("#question textarea")).to_have_value(QUESTION)  # kept, to ask again
         finally:
             context.close()

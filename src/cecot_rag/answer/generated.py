@@ -6,11 +6,10 @@ first: the sentences the answer path chose, each with the sentence before it, nu
 fixed system prompt and two worked examples. Its output is checked sentence by sentence while it
 streams: a sentence that repeats our prompt or only restates the question, a title or a heading
 is dropped; each other one must pass the verifier against a sentence the scorer found to answer
-the question (answer/verify.py). A chosen sentence whose numbers, or words the question asks
-about, the shown sentences leave out is added as its quote: a written answer does not say less
-than the quoted one. When the model fails, is paused
-after a failure, or nothing it wrote survives, the extractive answer is given instead, with a
-notice saying why.
+the question (answer/verify.py). A chosen sentence that no shown sentence draws on, or whose
+numbers or asked-about words they leave out, is added as its quote: a written answer does not say
+less than the quoted one. When the model fails, is paused after a failure, or nothing it wrote
+survives, the extractive answer is given instead, with a notice saying why.
 """
 
 from __future__ import annotations
