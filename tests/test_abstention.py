@@ -1,9 +1,10 @@
 """Abstention at its edge: near misses are not answered, answers close to the bar still are.
 
 The near misses ask about the article's subjects with one thing changed (another year, another
-country, a figure the article does not give); their best evidence scores just under the default
-abstain_threshold. The answerable questions score just above it. So moving the threshold either
-way (0.42 -> 0.35 or -> 0.50) fails a test here, not only the evaluation gate.
+country, a figure the article does not give). Those the trained reader (the default scorer, its
+threshold chosen on held-out SQuAD training articles) still answers are strict expected failures:
+they record what the reader does not yet read (a changed year or country in an otherwise matching
+sentence), and a change that fixes one, or breaks another, shows here.
 """
 
 from __future__ import annotations
@@ -12,28 +13,34 @@ import pytest
 
 from cecot_rag import Assistant
 
-# Written apart from the bundled evaluation set the answerer is fitted on; three of them are
-# still answered wrongly (abstention accuracy on the bundled set is 0.71): they are kept as strict
-# expected failures so that fixing them, or breaking the others, shows here.
-_KNOWN_MISS = pytest.mark.xfail(strict=True, reason="the extractive answerer answers this near miss")
+# Written apart from every evaluation set.
+_KNOWN_MISS = pytest.mark.xfail(
+    strict=True,
+    reason="the reader scores the nearest sentence above its threshold: it misses the changed condition",
+)
+_BELOW_BAR = pytest.mark.xfail(
+    strict=True, reason="the reader scores the answering sentence below its threshold"
+)
 NEAR_MISSES = [
-    "How many inmates did CECOT hold in 2010?",  # another year: only its capacity is given
-    "When did Bukele first come into office in Honduras?",  # another country
+    pytest.param("How many inmates did CECOT hold in 2010?", marks=_KNOWN_MISS),  # only its capacity
+    pytest.param("When did Bukele first come into office in Honduras?", marks=_KNOWN_MISS),  # another country
     pytest.param("How many inmates can Ecuador's new prison hold?", marks=_KNOWN_MISS),  # only plans
-    pytest.param("How many cells does CECOT have?", marks=_KNOWN_MISS),  # a figure not given
-    "What is the budget of the Territorial Control Plan?",  # a figure the article does not give
+    "How many cells does CECOT have?",  # a figure not given
+    pytest.param("What is the budget of the Territorial Control Plan?", marks=_KNOWN_MISS),  # not given
     "When did CECOT open?",  # a date the article does not give
     "How many gang members were arrested in Guatemala?",  # another country
     "What is the capacity of Peru's largest prison?",  # another country: only CECOT's is given
     "How long is the average sentence at CECOT?",  # a figure the article does not give
-    pytest.param(  # not reported
-        "How many detainees have died in custody under the state of emergency?", marks=_KNOWN_MISS
-    ),
+    "How many detainees have died in custody under the state of emergency?",  # not reported
 ]
 
 CLOSE_TO_THE_BAR = [
     ("What grim nickname did El Salvador have before Bukele?", "murder capital of the world"),
-    ("What did gang dominance mean for ordinary Salvadorans?", "extortion, forced displacement"),
+    pytest.param(
+        "What did gang dominance mean for ordinary Salvadorans?",
+        "extortion, forced displacement",
+        marks=_BELOW_BAR,
+    ),
 ]
 
 

@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             "seed": data["seed"],
         },
         "command": "python training/reader_data.py && python training/train_reader.py "
-        f"&& python training/export_reader.py {checkpoint}",
+        f"&& python training/export_reader.py {checkpoint} --questions {args.questions} "
+        f"--tolerance {args.tolerance}",
         "checkpoint": args.checkpoint.name,
         "max_tokens": MAX_TOKENS,
         "training_log": log,

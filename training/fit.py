@@ -156,22 +156,22 @@ def write_weights(models: dict[str, dict]) -> None:
     subprocess.run(["ruff", "format", str(WEIGHTS_FILE)], check=False)
 
 
-def reader_rows(rows: list[dict], reads: int) -> tuple[list[dict], list[np.ndarray]]:
-    """Held-out questions with the reader's logits for the candidates the feature model ranks first
-    (the others are not read: their logit is -inf). Kept in build/ per reader file and `reads`."""
+def reader_rows(rows: list[dict], reads: int, data: Path, key: str) -> tuple[list[dict], list[np.ndarray]]:
+    """Held-out questions with the reader's logits for the candidates the feature model of `key`
+    (the embedding model the candidates were computed with) ranks first (the others are not read:
+    their logit is -inf). Kept beside the data per reader file and `reads`."""
     import hashlib
 
     from cecot_rag.answer.reader import MODEL_DIR, packaged_reader
     from cecot_rag.answer.scorers import FeatureScorer
-    from cecot_rag.settings import PACKAGED_MODEL
 
     held = [q for q in rows if q["held_out"]]
     digest = hashlib.sha256((MODEL_DIR / "reader.onnx").read_bytes()).hexdigest()[:16]
-    cache = ROOT / "build" / "answer" / f"reader-logits-{digest}-{reads}.json"
+    cache = data.parent / f"reader-logits-{digest}-{reads}.json"
     if cache.is_file():
         stored = json.loads(cache.read_text(encoding="utf-8"))
         return held, [np.array([v if v is not None else -np.inf for v in q]) for q in stored]
-    first = FeatureScorer.for_model(PACKAGED_MODEL)
+    first = FeatureScorer.for_model(key)
     reader = packaged_reader(2)
     logits = []
     for q in held:
@@ -205,8 +205,13 @@ def apply(bias: float, w: np.ndarray, q: dict, values: np.ndarray, extra: list[s
     return out
 
 
-def fit_reader(rows: list[dict], reads: int, extra: list[str], card_path: Path) -> dict:
-    held, logits = reader_rows(rows, reads)
+def fit_reader(rows: list[dict], reads: int, extra: list[str], card_path: Path, data: Path, key: str) -> dict:
+    """The reader's calibration and threshold into its card: `calibration`/`threshold` for the
+    packaged MiniLM's first stage, `by_embedding_model[key]` for another (its features have
+    another scale)."""
+    from cecot_rag.settings import PACKAGED_MODEL
+
+    held, logits = reader_rows(rows, reads, data, key)
     x, y, groups = calibration_rows(held, logits, extra)
     articles = sorted(set(groups))
     # Two-fold cross-validation across the held-out articles: each one scored by a fit on the other.
@@ -219,14 +224,19 @@ def fit_reader(rows: list[dict], reads: int, extra: list[str], card_path: Path) 
     threshold, cv_rates = choose_threshold(question_outcomes(held, scores))
     bias, w = fit_logistic(x, y, l2=0.1)
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["reads"] = reads
-    card["calibration"] = {"bias": round(bias, 4), "reader": round(float(w[0]), 4)} | {
-        f: round(float(v), 4) for f, v in zip(extra, w[1:], strict=True)
+    fitted = {
+        "calibration": {"bias": round(bias, 4), "reader": round(float(w[0]), 4)}
+        | {f: round(float(v), 4) for f, v in zip(extra, w[1:], strict=True)},
+        "threshold": threshold,
+        "threshold_held_out_cv": cv_rates,
     }
-    card["threshold"] = threshold
-    card["threshold_held_out_cv"] = cv_rates
+    card["reads"] = reads
+    if key == PACKAGED_MODEL:
+        card.update(fitted)
+    else:
+        card.setdefault("by_embedding_model", {})[key] = fitted
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return {"calibration": card["calibration"], "threshold": threshold, "held_out_cv": cv_rates}
+    return fitted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "build" / "answer" / "questions.jsonl")
     parser.add_argument("--reads", type=int, default=8, help="candidates the reader reads per question")
     parser.add_argument("--with", dest="extra", nargs="*", default=[], choices=FEATURES)
-    parser.add_argument("--key", default=None, help="features: the model's name in weights.py")
+    parser.add_argument(
+        "--key", default=None, help="the embedding model the data was computed with (its name in weights.py)"
+    )
     parser.add_argument("--crosslingual", action="store_true", help="features: leave out lexical features")
     args = parser.parse_args(argv)
     rows = load(args.data)
@@ -247,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         result = fit_features(rows, args.key or PACKAGED_MODEL, names)
     else:
         from cecot_rag.answer.reader import MODEL_DIR
+        from cecot_rag.settings import PACKAGED_MODEL
 
-        result = fit_reader(rows, args.reads, args.extra, MODEL_DIR / "card.json")
+        key = args.key or PACKAGED_MODEL
+        result = fit_reader(rows, args.reads, args.extra, MODEL_DIR / "card.json", args.data, key)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -70,14 +70,11 @@ def _feature_model(embedding_model: str) -> FeatureScorer:
 def _reader_scorer(settings: Settings) -> Scorer:
     """The reader; with an embedding model that has a cross-lingual feature model (the
     multilingual one), the reader for English pairs and that model for the others."""
-    from cecot_rag.answer.reader import packaged_card, packaged_reader
+    from cecot_rag.answer.reader import calibration_for, packaged_card, packaged_reader
 
-    card = packaged_card()
+    calibration, threshold = calibration_for(packaged_card(), settings.embedding_model)
     reader = ReaderScorer(
-        packaged_reader(max(1, settings.embedding_threads)),
-        card["calibration"],
-        card["threshold"],
-        settings.reader_reads,
+        packaged_reader(max(1, settings.embedding_threads)), calibration, threshold, settings.reader_reads
     )
     try:
         crosslingual = FeatureScorer.for_model(f"{settings.embedding_model}/crosslingual", "crosslingual")

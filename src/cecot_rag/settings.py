@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         default=200, ge=32, description="Word pieces per passage (the model embeds at most 256)."
     )
     scorer: Literal["reader", "features"] = Field(
-        default="features",
+        default="reader",
         description="reader: the cross-encoder trained on SQuAD 2.0 training articles (answer/reader.py); "
         "features: the feature model fitted on the same articles. Both are calibrated, with their own "
         "threshold.",

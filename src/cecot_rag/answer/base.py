@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cecot_rag.answer.texts import text, text_for_question
+from cecot_rag.language import ENGLISH
 from cecot_rag.models import Answer, Citation, Decision, Passage
 
-ABSTAIN_TEXT = (
-    "The documents do not say. I found nothing in them that answers this question; "
-    "the closest passages are listed below."
-)
+ABSTAIN_TEXT = text("abstention", ENGLISH)  # the English abstention; answers use the question's language
 
 
 @dataclass
@@ -58,9 +57,10 @@ def number_citations(evidence: Sequence[Evidence]) -> tuple[list[int], list[Cita
 
 
 def abstention(question: Question, passages: list[Passage], generator: str, decision: Decision) -> Answer:
+    """The answer when the documents do not answer: no citations, in the question's language."""
     return Answer(
         question=question.text,
-        text=ABSTAIN_TEXT,
+        text=text_for_question("abstention", question.text),
         answered=False,
         citations=[],
         passages=passages,

@@ -3,9 +3,10 @@
 A question asked after others has two readings: standalone (its own words) and joined (the
 previous user question followed by it). By form:
 
-1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") or one
-   with a personal pronoun ("How many inmates will it hold?") only makes sense with the previous
-   one: joined.
+1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") only
+   makes sense with the previous one: joined, and scored joined. One with a personal pronoun ("How
+   many inmates will it hold?") is retrieved joined (the referent is in the previous question) and
+   scored as asked (it says what it asks).
 2. A question that does not look dependent stands on its own.
 3. A question that looks dependent (six words or fewer, or a demonstrative such as "this",
    "those") is undecided by form: the answer path (answer/path.py) retrieves and scores both
@@ -35,6 +36,11 @@ _DEMONSTRATIVE = re.compile(r"\b(there|that|this|those|these)\b", re.IGNORECASE)
 class Reading:
     query: str  # the text to retrieve with
     joined: bool
+    asks: str = ""  # the text the scorer reads, when not the query
+
+    @property
+    def scored(self) -> str:
+        return self.asks or self.query
 
 
 def readings(question: str, history: Sequence[dict[str, str]] | None) -> tuple[Reading, Reading | None]:
@@ -53,8 +59,13 @@ def by_form(question: str, history: Sequence[dict[str, str]] | None) -> Reading 
     standalone, joined = readings(question, history)
     if joined is None:
         return standalone
-    if _ELLIPTICAL.search(question) or _PERSONAL.search(question):
+    if _ELLIPTICAL.search(question):
         return joined
+    if _PERSONAL.search(question):
+        # The question says what it asks; only its referent is in the conversation: retrieval needs
+        # the previous question, the scorer reads the question itself (read whole, the joined text
+        # would let a sentence answering the previous question win).
+        return Reading(joined.query, True, question)
     if not looks_dependent(question):
         return standalone
     return None

@@ -121,9 +121,9 @@ class AnswerPath:
         earlier = _previous_question(history) if reading.joined else None
         self.extractor.fill(found, sentences_of, text, vector, earlier)
         self.first_stage.rank(found)
-        # A joined reading is read whole by the scorer: the follow-up alone ("And in Honduras?")
-        # does not say what is asked.
-        self.scorer.score(reading.query if reading.joined else text, found)
+        # An elliptical follow-up is read joined ("And in Honduras?" does not say what is asked);
+        # followup.by_form says which text the scorer reads.
+        self.scorer.score(reading.scored, found)
         selection = select(found, self.scorer.name, self.threshold, self.max_sentences, bool(passages))
         return Found(question, passages, found, selection)
 

@@ -79,3 +79,11 @@ def packaged_card() -> dict:
     if not path.is_file():
         raise ReaderMissing("the reader's card is missing (reader_model/card.json); reinstall cecot-rag")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def calibration_for(card: dict, embedding_model: str) -> tuple[dict[str, float], float]:
+    """The reader's calibration and threshold for candidates ranked with `embedding_model`: the
+    calibration uses first-stage similarities, whose scale is the embedding model's, so each model
+    the card was fitted for has its own; any other gets the packaged MiniLM's."""
+    fitted = card.get("by_embedding_model", {}).get(embedding_model, card)
+    return fitted["calibration"], fitted["threshold"]

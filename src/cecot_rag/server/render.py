@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlparse
 
+from cecot_rag.answer.texts import text_for_question
 from cecot_rag.language import ENGLISH, SPANISH, detect_language
 from cecot_rag.models import Answer, Citation, Decision, DocumentInfo, Passage
 
@@ -205,10 +206,8 @@ def sources_html(answer: Answer | None, turn: int | None = None, *, shown: bool 
     if answer.notice:
         parts.append(f'<div class="notice">Note: {escape_html(answer.notice)}</div>')
     if not answer.answered:
-        parts.append(
-            '<div class="abstained">No answer: the documents do not say. '
-            "The closest passages are listed below.</div>"
-        )
+        no_answer = escape_html(text_for_question("no_answer", answer.question))
+        parts.append(f'<div class="abstained">{no_answer}</div>')
     parts += _cited_cards(answer, turn)
     if answer.dropped:
         items = "".join(
