@@ -93,3 +93,6 @@ def test_a_heading_inside_a_passage_stays_where_it_is_and_a_short_label_line_is_
     assert chunks[-1].text == "Image credit: Someone Else\nBody three."
     assert is_heading("A Heading") and is_heading("Image credit: Someone Else")
     assert not is_heading("Body one is here.")
+    # A Markdown heading is a title line, never a quotable answer (its "#" is not a capital).
+    assert is_heading("# The CECOT prison complex") and is_heading("## Family visits")
+    assert not is_heading("#hashtag campaigns spread quickly across the region.")

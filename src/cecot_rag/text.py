@@ -279,6 +279,6 @@ def names(text: str) -> list[str]:
 
 
 def is_heading(text: str) -> bool:
-    """A title line: short, capitalised, no closing punctuation."""
-    line = text.strip()
+    """A title line: short, capitalised, no closing punctuation (a Markdown "## Title" too)."""
+    line = text.strip().lstrip("#").strip()
     return bool(line) and len(words(line)) <= 12 and line[-1] not in ".!?…:;,\"'”’)]" and line[0].isupper()
