@@ -62,7 +62,6 @@ def test_a_question_that_depends_on_the_previous_one_is_read_with_it(bundled_ass
     assert answer.answered and "40,000" in answer.text
 
 
-@_limit("answers the unanswerable question with the nearest sentence")
 def test_an_unanswerable_new_question_does_not_inherit_the_old_answer(bundled_assistant: Assistant) -> None:
     history = _turns("What is Ecuador's president planning to build?")
     answer = bundled_assistant.ask("What about Guatemala?", history=history)

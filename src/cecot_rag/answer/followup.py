@@ -4,7 +4,9 @@ A question asked after others has two readings: standalone (its own words) and j
 previous user question followed by it). By form:
 
 1. An elliptical question ("And in Honduras?", "What about Guatemala?", "Same for Peru?") only
-   makes sense with the previous one: joined, and scored joined. One with a personal pronoun ("How
+   makes sense with the previous one: joined, and scored joined; what it names is what changes
+   ("Honduras"), so a quoted sentence must name it too (the joined text would otherwise let a
+   sentence answering the previous question, about Ecuador, win). One with a personal pronoun ("How
    many inmates will it hold?") is retrieved joined (the referent is in the previous question) and
    scored as asked (it says what it asks).
 2. A question that does not look dependent stands on its own.
@@ -20,6 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from cecot_rag.text import terms
 
 SHORT_QUESTION_WORDS = 6
 
@@ -37,6 +41,8 @@ class Reading:
     query: str  # the text to retrieve with
     joined: bool
     asks: str = ""  # the text the scorer reads, when not the query
+    # An elliptical follow-up's own content terms (text.terms): a quoted sentence names one of them.
+    names: tuple[str, ...] = ()
 
     @property
     def scored(self) -> str:
@@ -60,7 +66,7 @@ def by_form(question: str, history: Sequence[dict[str, str]] | None) -> Reading 
     if joined is None:
         return standalone
     if _ELLIPTICAL.search(question):
-        return joined
+        return Reading(joined.query, True, names=tuple(terms(question)))
     if _PERSONAL.search(question):
         # The question says what it asks; only its referent is in the conversation: retrieval needs
         # the previous question, the scorer reads the question itself (read whole, the joined text

@@ -29,6 +29,7 @@ from cecot_rag.answer.followup import Reading, by_form, readings
 from cecot_rag.answer.scorers import FeatureScorer, Scorer
 from cecot_rag.answer.select import Selection, select
 from cecot_rag.models import Answer, Decision, Passage
+from cecot_rag.text import terms
 
 Retrieve = Callable[[str, np.ndarray, int], list[Passage]]
 Rewrite = Callable[[str, list[dict[str, str]]], str]
@@ -118,6 +119,8 @@ class AnswerPath:
         question = Question(text, reading.query, history, vector)
         passages = self.retrieve(reading.query, vector, top_k)
         found, sentences_of = candidates(passages)
+        if reading.names:  # an elliptical follow-up: only sentences naming what it names are read
+            found = [c for c in found if set(reading.names) & set(terms(c.text))]
         earlier = _previous_question(history) if reading.joined else None
         self.extractor.fill(found, sentences_of, text, vector, earlier)
         self.first_stage.rank(found)
