@@ -15,16 +15,21 @@ from cecot_rag.settings import DEFAULT_EXAMPLE_QUESTIONS, Settings
 
 EXPECTED_FACTS = {
     "How many inmates can CECOT hold?": ["40,000"],
-    "What are the conditions for inmates inside CECOT?": [
-        "overcrowded cells",
-        "metal bunks",
-        "0.6 square meters",
-    ],
-    "Which Latin American leaders want to copy Bukele's model?": [
-        "Daniel Noboa",
-        "Xiomara Castro",
-        "Rafael López Aliaga",
-    ],
+    "What is Ecuador's president planning in response to Bukele?": ["Daniel Noboa", "ultra-secure"],
+    "How many people have been arrested under Bukele's state of emergency?": ["75,000"],
+}
+# Earlier example questions the reader answers wrongly (a newcomer's first click should not show
+# a known miss; see the README's "What it does not do yet"): kept here so a reader that learns them
+# is noticed (strict: an unexpected pass fails).
+READER_MISSES = {
+    "What are the conditions for inmates inside CECOT?": (
+        ["overcrowded cells", "metal bunks", "0.6 square meters"],
+        "quotes the 40,000-capacity sentence: the reader scores the conditions sentence 0.04",
+    ),
+    "Which Latin American leaders want to copy Bukele's model?": (
+        ["Daniel Noboa", "Xiomara Castro", "Rafael López Aliaga"],
+        "quotes the general 'most influential model' sentence; each leader is in its own sentence",
+    ),
 }
 
 
@@ -42,3 +47,15 @@ def test_an_example_question_is_answered_with_its_facts(bundled_assistant: Assis
     assert len(answer.citations) <= bundled_assistant.settings.max_answer_sentences
     assert_citations_are_checkable(answer)
     assert_quotes_are_whole_sentences(answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=r)) for q, (_, r) in READER_MISSES.items()],
+)
+def test_an_earlier_example_question_is_a_known_reader_miss(
+    bundled_assistant: Assistant, question: str
+) -> None:
+    answer = bundled_assistant.ask(question)
+    facts, _ = READER_MISSES[question]
+    assert answer.answered and all(fact in answer.text for fact in facts), answer.text

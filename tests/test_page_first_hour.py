@@ -116,7 +116,7 @@ def test_each_answer_shows_its_evidence_in_words_with_the_numbers_on_hover(
 def test_the_conversation_label_stays_clear_of_the_messages_when_scrolled(page: Page) -> None:
     for question, fact in [
         ("How many inmates can CECOT hold?", "40,000"),
-        ("Which Latin American leaders want to copy Bukele's model?", "[1]"),
+        ("How many people have been arrested under Bukele's state of emergency?", "75,000"),
         ("What is Ecuador planning?", "Noboa"),
     ]:
         ask_in_page(page, question, fact)

