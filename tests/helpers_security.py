@@ -7,6 +7,7 @@ send a `FileData` whose path was never uploaded, so they speak the queue protoco
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,10 @@ def gradio_upload(base_url: str, name: str, content: bytes, headers: dict[str, s
 
 def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def reply_text(content: object) -> str:
+    """The chat message as plain text: text parts joined, the page's Markdown escapes undone."""
+    parts = content if isinstance(content, list) else [content]
+    text = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in parts)
+    return re.sub(r"\\(.)", r"\1", text)

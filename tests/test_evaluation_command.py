@@ -216,8 +216,8 @@ def test_corpus_from_set_indexes_the_sets_own_passages_and_runs_the_baseline(
 def test_a_squad_file_runs_with_its_paragraphs_as_the_corpus(workspace: Path) -> None:
     context = (
         "The Blue Lagoon prison can hold 1,200 inmates in its four wings. "
-        "It was opened in 1998 by the regional government after a long public debate."
-    )
+        "The Blue Lagoon prison was opened in 1998 by the regional government after a long public debate."
+    )  # the subject named: this tests the SQuAD format, not the reader's reading of "It" (a known limit)
     other = "Visitors may come on Sundays between ten and noon, and lawyers on any weekday."
     squad = {
         "version": "v2.0",

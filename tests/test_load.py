@@ -8,7 +8,6 @@ Latency figures are printed (run with -s) for the README; nothing here asserts o
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
 import statistics
 import threading
@@ -23,7 +22,7 @@ import pytest
 
 from conftest import ARTICLE, free_port
 from helpers_reliability import cli_env, run_cli
-from helpers_security import queue_call
+from helpers_security import queue_call, reply_text
 from helpers_server import RunningServer, running_server
 
 pytestmark = pytest.mark.slow
@@ -66,13 +65,6 @@ def lone_answers(server: RunningServer) -> dict[str, str]:
             answers[question] = response.json()["text"]
             assert fact in answers[question]
     return answers
-
-
-def reply_text(content: object) -> str:
-    """The chat message as plain text: text parts joined, the page's Markdown escapes undone."""
-    parts = content if isinstance(content, list) else [content]
-    text = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in parts)
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def percentile(values: list[float], fraction: float) -> float:
