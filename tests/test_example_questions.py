@@ -18,9 +18,9 @@ EXPECTED_FACTS = {
     "What is Ecuador's president planning in response to Bukele?": ["Daniel Noboa", "ultra-secure"],
     "How many people have been arrested under Bukele's state of emergency?": ["75,000"],
 }
-# Earlier example questions the reader answers wrongly (a newcomer's first click should not show
-# a known miss; see the README's "What it does not do yet"): kept here so a reader that learns them
-# is noticed (strict: an unexpected pass fails).
+# Earlier example questions the reader answers wrongly (a newcomer's first click should not show a
+# known miss; README "Evaluation" lists them): kept here so a reader that learns them is noticed
+# (strict: an unexpected pass fails).
 READER_MISSES = {
     "What are the conditions for inmates inside CECOT?": (
         ["overcrowded cells", "metal bunks", "0.6 square meters"],
