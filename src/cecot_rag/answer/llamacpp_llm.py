@@ -6,6 +6,7 @@ for the packaged local model, 1.9 GB; generation on one model is serialised by i
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -41,8 +42,21 @@ def load_llama(
     key = (str(path.resolve()), n_ctx)
     with _models_lock:
         if key not in _models:
+            if not _models:
+                atexit.register(close_models)
             _models[key] = (_new_llama(path, n_ctx, chat_format, n_threads), threading.Lock())
         return _models[key]
+
+
+def close_models() -> None:
+    """Free every loaded model while llama_cpp is still whole. Left to the interpreter's shutdown,
+    Llama.__del__ runs after llama_cpp's module globals are gone and prints a traceback
+    ("'NoneType' object is not callable") at the end of `cecot-rag ask --generator local`."""
+    with _models_lock:
+        for llama, lock in _models.values():
+            with lock:
+                llama.close()
+        _models.clear()
 
 
 @contextmanager
