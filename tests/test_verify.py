@@ -224,3 +224,15 @@ def test_markup_is_stripped_but_words_kept() -> None:
 def test_bare_host_gets_the_v1_api_root() -> None:
     assert api_base("http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
     assert api_base("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000/v1"
+
+
+def test_citations_are_renumbered_in_order_of_first_use_and_a_repeated_quote_keeps_its_number() -> None:
+    from cecot_rag.answer.base import Evidence, number_citations
+
+    capacity, homicides = PASSAGES[0], PASSAGES[1]
+    whole = [Evidence(p, 0, len(p.text)) for p in (homicides, capacity)]
+    numbers, citations = number_citations([whole[0], whole[1], whole[0], whole[1]])
+    assert numbers == [1, 2, 1, 2]
+    assert [c.number for c in citations] == [1, 2]
+    assert [c.passage.id for c in citations] == [homicides.id, capacity.id]
+    assert [c.quote for c in citations] == [homicides.text, capacity.text]
