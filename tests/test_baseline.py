@@ -58,3 +58,19 @@ def test_ingest_texts_indexes_each_text_and_reopens_from_disk(tmp_path: Path) ->
     assert written == 2
     reopened = NaiveLlamaIndexPipeline(tmp_path / "naive")
     assert "Honduras" in reopened.answer("Which country announced an island prison?", top_k=1)
+
+
+def test_the_pipeline_sets_no_process_wide_llm(tmp_path: Path) -> None:
+    """llama_index.core.Settings.llm is process-wide: a MockLLM left there by the baseline was offered
+    as the "llama-index" generator by every Assistant created after it in the same process."""
+    from llama_index.core import Settings as LlamaIndexSettings
+
+    from cecot_rag import Assistant, Settings
+
+    before = LlamaIndexSettings._llm
+    pipeline = NaiveLlamaIndexPipeline(tmp_path / "naive")
+    assert pipeline.ingest([ARTICLE]) > 0 and pipeline.answer("How many inmates can CECOT hold?")
+    assert LlamaIndexSettings._llm is before
+    if before is None:
+        assistant = Assistant(Settings(index_dir=tmp_path / "index", documents_dir=tmp_path / "docs"))
+        assert "llama-index" not in assistant.generators()

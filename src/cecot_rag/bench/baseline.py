@@ -17,7 +17,6 @@ from typing import Any
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from llama_index.core import Document, SimpleDirectoryReader, StorageContext, VectorStoreIndex
-from llama_index.core import Settings as LlamaSettings
 from llama_index.core.schema import TextNode
 
 from cecot_rag.embedding import resolve_model_path
@@ -39,9 +38,10 @@ class NaiveLlamaIndexPipeline:
     def __init__(self, persist_dir: Path, model_name: str = PACKAGED_MODEL) -> None:
         self.persist_dir = Path(persist_dir)
         self.persist_dir.mkdir(parents=True, exist_ok=True)
-        # The only departures from the defaults: no LLM (none is configured offline), the packaged
-        # model instead of a hub name, and CPU, so the comparison with cecot-rag is like for like.
-        LlamaSettings.llm = None
+        # The only departures from the defaults: the packaged model instead of a hub name, and CPU,
+        # so the comparison with cecot-rag is like for like. No LLM is needed (retrieval only) and
+        # none is set: llama_index.core.Settings.llm is process-wide, and a MockLLM left there
+        # would be offered as the "llama-index" generator by every Assistant in this process.
         self.embed_model = HuggingFaceEmbedding(model_name=resolve_model_path(model_name), device="cpu")
         client = chromadb.PersistentClient(
             path=str(self.persist_dir), settings=ChromaSettings(anonymized_telemetry=False)
