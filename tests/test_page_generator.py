@@ -122,6 +122,22 @@ def test_written_answer_replaces_the_quoted_one_and_keeps_only_verified_sentence
         assert page.locator(f"#sources-panel #{anchor}").count() == 1
 
 
+def test_what_the_user_types_while_an_answer_streams_is_kept(page: Page, model: ScriptedLLM) -> None:
+    """The textbox is cleared when a question is sent, never by the answer's later updates (the
+    next question typed while the model wrote was wiped by them)."""
+    release = model.hold_after(1)
+    try:
+        answer = ask(page)
+        expect(answer).to_contain_text("writing…", timeout=WAIT_MS)
+        expect(page.locator("#question textarea")).to_have_value("")
+        page.locator("#question textarea").fill("And in Honduras?")
+    finally:
+        release.set()
+    expect(answer).not_to_contain_text("writing…", timeout=WAIT_MS)
+    expect(answer).to_contain_text("CECOT can hold 40,000 inmates.")
+    expect(page.locator("#question textarea")).to_have_value("And in Honduras?")
+
+
 def test_a_question_the_documents_do_not_answer_is_not_given_to_the_model(
     page: Page, model: ScriptedLLM
 ) -> None:

@@ -232,6 +232,7 @@ class ChatPage:
         waiting = [*messages, {"role": "assistant", "content": "…"}]
         # Every update hides the example questions: Gradio may skip intermediate streamed updates.
         hide = gr.update(visible=False)
+        # The textbox is cleared once, here: what the user types while the answer streams is theirs.
         yield waiting, gr.skip(), "", state, hide, gr.skip()
         generator = chosen or QUOTED
         label = generator_label(generator, self.service.settings)
@@ -251,7 +252,7 @@ class ChatPage:
             yield (
                 [*messages, {"role": "assistant", "content": shown}],
                 sources,
-                "",
+                gr.skip(),
                 state,
                 hide,
                 gr.skip(),
@@ -264,7 +265,7 @@ class ChatPage:
                 break
             partial += item
             streamed = [*messages, {"role": "assistant", "content": answer_markdown(partial) + writing}]
-            yield streamed, gr.skip(), "", state, hide, gr.skip()
+            yield streamed, gr.skip(), gr.skip(), state, hide, gr.skip()
         if final is None:  # an answerer that ended without its Answer: say so, keep the session sane
             gr.Warning("The answer was interrupted; please ask again.")
             yield messages, gr.skip(), asked, state, gr.skip(), gr.skip()
@@ -288,7 +289,7 @@ class ChatPage:
         # The export file goes as soon as Gradio has copied it to serve it (at the generator's next step).
         with self.files.export(state["answers"]) as exported:
             download = gr.update(value=exported, interactive=True)
-            yield messages, conversation_sources_html(state["answers"]), "", state, hide, download
+            yield messages, conversation_sources_html(state["answers"]), gr.skip(), state, hide, download
 
     def clear(self) -> tuple[Any, ...]:
         no_file = gr.update(value=None, interactive=False)
