@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -507,3 +508,22 @@ def test_eval_fails_the_run_when_an_answer_contains_prompt_text(tmp_path: Path) 
         "cecot-rag: failed: 1 answer(s) contain the language model's prompt text: capacity"
         in stderr.getvalue()
     )
+
+
+def test_models_are_closed_at_exit_unless_one_is_still_generating(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cecot_rag.answer import llamacpp_llm
+
+    class Model:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    idle, busy = Model(), Model()
+    busy_lock = threading.Lock()
+    models = {("idle.gguf", 1): (idle, threading.Lock()), ("busy.gguf", 1): (busy, busy_lock)}
+    monkeypatch.setattr(llamacpp_llm, "_models", models)
+    with busy_lock:  # a generation that outlived its deadline, still running in its daemon thread
+        llamacpp_llm.close_models()
+    assert idle.closed and not busy.closed
+    assert list(models) == [("busy.gguf", 1)]
