@@ -120,7 +120,8 @@ class AnswerPath:
         passages = self.retrieve(reading.query, vector, top_k)
         found, sentences_of = candidates(passages)
         if reading.names:  # an elliptical follow-up: only sentences naming what it names are read
-            found = [c for c in found if set(reading.names) & set(terms(c.text))]
+            named = set(reading.names)
+            found = [c for c in found if not named.isdisjoint(terms(c.text))]
         earlier = _previous_question(history) if reading.joined else None
         self.extractor.fill(found, sentences_of, text, vector, earlier)
         self.first_stage.rank(found)
