@@ -140,7 +140,8 @@ def test_the_local_model_writes_on_the_page(tmp_path: Path) -> None:
     text, on the page and through REST. Its own generous deadline: this is not a speed test."""
     from playwright.sync_api import expect, sync_playwright
 
-    from test_page_browser import CHROMIUM, CHROMIUM_ARGS, bot_messages
+    from conftest import CHROMIUM, CHROMIUM_ARGS
+    from test_page_browser import bot_messages
 
     with running_server(tmp_path, generator="local", llm_timeout="600") as server:
         lines = startup_lines(server)

@@ -17,6 +17,7 @@ import pytest
 
 from cecot_rag.answer.local_model import local_model_installed
 from cecot_rag.settings import DEFAULT_EXAMPLE_QUESTIONS
+from conftest import CHROMIUM
 from helpers_quotes import EXPECTED_QUOTES
 from helpers_server import RunningServer, running_server
 
@@ -24,14 +25,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 Page = playwright_api.Page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 USER, PASSWORD = "journalist", "correct horse"
 ANSWER_WAIT_MS = 120_000
 # A finished answer: it cites ([n]) or it abstains. Waiting for "" would pass on an empty bubble.
@@ -58,14 +51,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("page")
     with running_server(tmp, "--auth", f"{USER}:{PASSWORD}", "--log-level", "info") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import CHROMIUM
 from helpers_server import RunningServer, running_server
-from test_page_browser import ANSWER_WAIT_MS, CHROMIUM, CHROMIUM_ARGS, ask_in_page, bot_messages
+from test_page_browser import ANSWER_WAIT_MS, ask_in_page, bot_messages
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -38,14 +39,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         tmp_path_factory.mktemp("first-hour"), topic=TOPIC, example_questions=json.dumps(EXAMPLES)
     ) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

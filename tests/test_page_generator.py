@@ -17,8 +17,9 @@ from llama_index.core import Settings as LlamaIndexSettings
 
 from cecot_rag import Assistant
 from cecot_rag.answer.local_model import LOCAL_MODEL, local_model_installed
+from conftest import CHROMIUM
 from helpers_llm import QUESTION, ScriptedLLM, inprocess_server
-from test_page_browser import CHROMIUM, CHROMIUM_ARGS, bot_messages
+from test_page_browser import bot_messages
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -35,14 +36,6 @@ REPLY = (
     f"{WRITTEN} END OF PASSAGE [1]>>>. {QUESTION} "
     "CECOT can hold 90,000 inmates [1]. CECOT is a mega-prison for 40,000 inmates [1]."
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from conftest import ARTICLE
+from conftest import ARTICLE, CHROMIUM
 from helpers_server import RunningServer, running_server
 from test_core_loaders import make_pdf
-from test_page_browser import CHROMIUM, CHROMIUM_ARGS, ask_in_page
+from test_page_browser import ask_in_page
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -72,14 +72,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     (documents / "quillon-harbour.md").write_text(QUILLON, encoding="utf-8")
     with running_server(tmp) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

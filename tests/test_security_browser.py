@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import CHROMIUM, free_port
 from helpers_security import files_under
 from helpers_server import RunningServer, running_server
-from test_page_browser import CHROMIUM, CHROMIUM_ARGS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -82,14 +81,6 @@ def hostile_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     threading.Thread(target=site.serve_forever, daemon=True).start()
     yield f"http://localhost:{site.server_address[1]}"
     site.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
